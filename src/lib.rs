@@ -1,0 +1,16 @@
+//! cpra: an uptime monitor for a million monitors on one box.
+//!
+//! The crate is laid out by pipeline; each folder owns one stage of the data flow described in
+//! `docs/architecture.md`:
+//!
+//! - [`config`]: file → validated [`config::model::MonitorSpec`]s, with every error located.
+//! - [`store`]: the monitor columns (structure of arrays) and the read-only probe catalog.
+//! - [`schedule`]: the timing wheel and the vectorized due sweep.
+//! - [`probe`]: per-core mio probe loops and the SPSC rings that feed them.
+//! - [`lifecycle`]: the pure state machine: columns + results → events.
+//! - [`effects`]: notifiers and interventions, off the engine thread.
+//! - [`engine`]: the loop that ties them together.
+//! - [`limits`]: every bound, named once with its unit.
+
+pub mod config;
+pub mod limits;
