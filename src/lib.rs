@@ -14,3 +14,9 @@
 
 pub mod config;
 pub mod limits;
+pub mod lifecycle;
+pub mod probe;
+pub mod schedule;
+pub mod store;
+pub mod effects;
+pub mod engine;

@@ -146,7 +146,7 @@ pub struct TlsPulse {
     pub cert_expiry_warning: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InterventionSpec {
     pub action: InterventionAction,
     /// Extra attempts of one intervention. Default 0.
@@ -159,7 +159,7 @@ pub struct InterventionSpec {
     pub retry_backoff: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum InterventionAction {
     Docker {
         container: String,
@@ -225,7 +225,7 @@ impl Colour {
 }
 
 /// Codes per colour, indexed by `Colour as usize`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct CodesSpec {
     pub by_colour: [Option<CodeSpec>; 5],
 }

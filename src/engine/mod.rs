@@ -1,0 +1,670 @@
+//! The engine: one thread that owns the mutable monitor columns and runs the tick loop.
+//!
+//! Each tick, in this order:
+//! 1. drain every worker's completion ring; accept a result only if its monitor is in flight
+//!    with the same generation (anything else is late and dropped, and counted);
+//! 2. drain intervention outcomes, fire lost-result deadlines, start/end maintenance windows;
+//! 3. apply the whole batch of inputs to the lifecycle in one pass, turn its events into codes
+//!    (to the notifier thread) and intervention jobs (to the intervention thread);
+//! 4. advance the timing wheel, sweep the chunks it hands back, and push one batch of requests
+//!    per worker into its ring, waking each worker once.
+//!
+//! The engine is the only writer of the columns, so none of this takes a lock. Workers see
+//! only `Request`s and the read-only catalog. Scheduling is fixed-rate from the due time:
+//! dispatching or skipping a monitor moves its due time by whole intervals, never to "now".
+
+pub mod stats;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::model::InterventionSpec;
+use crate::effects::Effects;
+use crate::effects::intervene::Job;
+use crate::effects::render::Code;
+use crate::lifecycle::{self, Event, Input, Policy, State};
+use crate::limits::{FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, WHEEL_SLOTS};
+use crate::probe::reason::Reason;
+use crate::probe::worker::{self, WorkerConfig, WorkerHandle};
+use crate::probe::{Completion, Request};
+use crate::schedule::{Schedule, is_due};
+use crate::store::{Catalog, MonitorId, NONE, name_hash};
+use stats::{Histogram, Percentiles, Stats, Summary};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Probe worker threads.
+    pub workers: usize,
+    /// Pin each worker to its own core.
+    pub pin: bool,
+    pub tick: Duration,
+    /// Checks in flight per worker; `None` = derived from the open-file limit.
+    pub in_flight_per_worker: Option<usize>,
+    /// Keep every event in memory for [`Engine::take_events`] (tests, the demo).
+    pub record_events: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            pin: true,
+            tick: Duration::from_millis(crate::limits::TICK_MS_DEFAULT),
+            in_flight_per_worker: None,
+            record_events: false,
+        }
+    }
+}
+
+/// One monitor as the engine sees it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorStatus {
+    pub state: State,
+    /// Results accepted so far.
+    pub checks: u32,
+    pub last_reason: Reason,
+    pub last_status: u16,
+    pub in_flight: bool,
+}
+
+/// Raises the soft open-file limit to the hard one and returns the soft limit now in force.
+pub fn raise_nofile_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            }
+        }
+        Err(_) => 1024,
+    }
+}
+
+/// Checks per worker that fit in the open-file limit.
+pub fn in_flight_per_worker(workers: usize) -> usize {
+    let nofile = raise_nofile_limit() as usize;
+    (nofile.saturating_sub(FD_RESERVE) / workers.max(1)).clamp(16, IN_FLIGHT_PER_WORKER_MAX)
+}
+
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    sched: Schedule,
+    life: lifecycle::Columns,
+    policies: Vec<Policy>,
+    interventions: Vec<Arc<InterventionSpec>>,
+    generation: Vec<u32>,
+    in_flight: Vec<u8>,
+    checks: Vec<u32>,
+    /// Lost-result backstop: per slot, `(monitor, generation, backstop_ms)`.
+    deadlines: Vec<Vec<(u32, u32, u32)>>,
+    deadline_tick: u64,
+    workers: Vec<WorkerHandle>,
+    effects: Effects,
+    epoch: Instant,
+    wall_at_epoch_ms: u64,
+    tick_ms: u64,
+    stats: Stats,
+    /// Counters since the last status line.
+    window_start: Instant,
+    window_checks: u64,
+    window_lateness: Histogram,
+    maint_next: usize,
+    maint_active: Vec<(u64, u32)>,
+    maint_depth: std::collections::HashMap<u32, u32>,
+    stopping: bool,
+    record_events: bool,
+    recorded: Vec<Event>,
+    // Scratch, reused every tick.
+    due_chunks: Vec<u32>,
+    batches: Vec<Vec<Request>>,
+    completions: Vec<Completion>,
+    inputs: Vec<Input>,
+    events: Vec<Event>,
+    starts: Vec<u32>,
+    scratch: Vec<(u32, u32, u32)>,
+}
+
+impl Engine {
+    /// Builds the columns, starts the workers and the effect threads. Checks begin on the first
+    /// [`step`](Self::step), each monitor's first one spread over its first interval.
+    pub fn new(catalog: Catalog, cfg: EngineConfig) -> io::Result<Engine> {
+        let catalog = Arc::new(catalog);
+        let n = catalog.len();
+        let tick_ms = cfg.tick.as_millis().clamp(1, 1000) as u64;
+        let sched = Schedule::new(
+            n,
+            tick_ms as u32,
+            |i| {
+                let name = catalog.strings.get(catalog.names[i]);
+                (name_hash(name) % u64::from(catalog.interval_ms[i].max(1))) as u32
+            },
+            |i| catalog.enabled[i],
+        );
+        let life = lifecycle::Columns::new(
+            &catalog.unhealthy_threshold,
+            &catalog.healthy_threshold,
+            &catalog.verify_checks,
+            &catalog.intervention_of,
+        );
+        let policies = catalog
+            .interventions
+            .iter()
+            .map(|i| Policy {
+                max_attempts: i.max_attempts,
+                cooldown_ms: i.cooldown.as_millis() as u64,
+            })
+            .collect();
+        let interventions = catalog
+            .interventions
+            .iter()
+            .map(|i| Arc::new(i.clone()))
+            .collect();
+        let workers_n = cfg.workers.max(1);
+        let in_flight = cfg
+            .in_flight_per_worker
+            .unwrap_or_else(|| in_flight_per_worker(workers_n));
+        let cores = if cfg.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let epoch = Instant::now();
+        let wall_at_epoch_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let effects = Effects::start(catalog.notifiers.clone())?;
+        let mut workers = Vec::with_capacity(workers_n);
+        for index in 0..workers_n {
+            let core = if cores.is_empty() {
+                None
+            } else {
+                Some(cores[index % cores.len()])
+            };
+            workers.push(worker::spawn(
+                catalog.clone(),
+                epoch,
+                WorkerConfig {
+                    index,
+                    core,
+                    in_flight_max: in_flight,
+                },
+            )?);
+        }
+        // Windows that already ended are skipped; the rest start when their time comes.
+        let maint_next = catalog
+            .maintenance
+            .iter()
+            .position(|(_, w)| w.start_unix_ms + w.duration.as_millis() as u64 > wall_at_epoch_ms)
+            .unwrap_or(catalog.maintenance.len());
+        Ok(Engine {
+            sched,
+            life,
+            policies,
+            interventions,
+            generation: vec![0; n],
+            in_flight: vec![0; n],
+            checks: vec![0; n],
+            deadlines: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
+            deadline_tick: 0,
+            batches: (0..workers_n).map(|_| Vec::new()).collect(),
+            workers,
+            effects,
+            epoch,
+            wall_at_epoch_ms,
+            tick_ms,
+            stats: Stats::default(),
+            window_start: epoch,
+            window_checks: 0,
+            window_lateness: Histogram::default(),
+            maint_next,
+            maint_active: Vec::new(),
+            maint_depth: Default::default(),
+            stopping: false,
+            record_events: cfg.record_events,
+            recorded: Vec::new(),
+            due_chunks: Vec::new(),
+            completions: Vec::new(),
+            inputs: Vec::new(),
+            events: Vec::new(),
+            starts: Vec::new(),
+            scratch: Vec::new(),
+            catalog,
+        })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// One monitor's current status, by name (linear search: for tests and tools).
+    pub fn status_of(&self, name: &str) -> Option<MonitorStatus> {
+        let m = (0..self.catalog.len()).find(|i| self.catalog.name(MonitorId(*i as u32)) == name)?;
+        Some(self.status(MonitorId(m as u32)))
+    }
+
+    pub fn status(&self, m: MonitorId) -> MonitorStatus {
+        let i = m.0 as usize;
+        MonitorStatus {
+            state: self.life.state(m.0),
+            checks: self.checks[i],
+            last_reason: Reason::from_u8(self.life.last_reason[i]),
+            last_status: self.life.last_status[i],
+            in_flight: self.in_flight[i] != 0,
+        }
+    }
+
+    /// Events recorded since the last call (only with `record_events`).
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.recorded)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs one tick's work at the current time.
+    pub fn step(&mut self) {
+        let now_ms = self.now_ms();
+        self.inputs.clear();
+        self.collect_completions();
+        self.collect_outcomes();
+        self.fire_lost_deadlines(now_ms);
+        self.maintenance(now_ms);
+        self.apply_inputs(now_ms);
+        if !self.stopping {
+            self.dispatch(now_ms);
+        }
+    }
+
+    fn collect_completions(&mut self) {
+        for w in 0..self.workers.len() {
+            self.completions.clear();
+            let cap = self.workers[w].completions.capacity();
+            self.workers[w]
+                .completions
+                .pop_batch(&mut self.completions, cap);
+            for c in &self.completions {
+                let m = c.monitor as usize;
+                if m >= self.in_flight.len()
+                    || self.in_flight[m] == 0
+                    || self.generation[m] != c.generation
+                {
+                    self.stats.late_dropped += 1;
+                    continue;
+                }
+                self.in_flight[m] = 0;
+                let reason = Reason::from_u8(c.reason);
+                self.stats.by_reason[reason as usize] += 1;
+                self.stats.checks += 1;
+                self.window_checks += 1;
+                self.checks[m] = self.checks[m].saturating_add(1);
+                self.stats.lateness_us.record(u64::from(c.lateness_us));
+                self.window_lateness.record(u64::from(c.lateness_us));
+                self.stats.latency_us.record(u64::from(c.latency_us));
+                self.inputs.push(Input::Check {
+                    monitor: c.monitor,
+                    reason,
+                    status: c.status,
+                });
+            }
+        }
+    }
+
+    fn collect_outcomes(&mut self) {
+        while let Ok(o) = self.effects.outcomes.try_recv() {
+            if self.stopping {
+                continue; // Killed by our own shutdown: not the monitor's doing.
+            }
+            if o.ok {
+                self.stats.interventions_succeeded += 1;
+            } else {
+                self.stats.interventions_failed += 1;
+                eprintln!(
+                    "cpra: intervention for {:?} failed: {}",
+                    self.catalog.name(MonitorId(o.monitor)),
+                    o.detail
+                );
+            }
+            self.inputs.push(Input::InterventionDone {
+                monitor: o.monitor,
+                ok: o.ok,
+            });
+        }
+    }
+
+    fn fire_lost_deadlines(&mut self, now_ms: u64) {
+        let now_tick = now_ms / self.tick_ms;
+        if now_tick <= self.deadline_tick {
+            return;
+        }
+        let first = (self.deadline_tick + 1).max(now_tick.saturating_sub(WHEEL_SLOTS as u64 - 1));
+        let now32 = now_ms as u32;
+        for tick in first..=now_tick {
+            let slot = (tick % WHEEL_SLOTS as u64) as usize;
+            std::mem::swap(&mut self.scratch, &mut self.deadlines[slot]);
+            for &(m, g, at) in &self.scratch {
+                let i = m as usize;
+                if self.in_flight[i] == 0 || self.generation[i] != g {
+                    continue; // Already answered.
+                }
+                if !is_due(now32, at) {
+                    self.deadlines[slot].push((m, g, at)); // A later revolution.
+                    continue;
+                }
+                self.in_flight[i] = 0;
+                self.stats.lost += 1;
+                self.stats.checks += 1;
+                self.stats.by_reason[Reason::Lost as usize] += 1;
+                self.checks[i] = self.checks[i].saturating_add(1);
+                self.inputs.push(Input::Check {
+                    monitor: m,
+                    reason: Reason::Lost,
+                    status: 0,
+                });
+            }
+            self.scratch.clear();
+        }
+        self.deadline_tick = now_tick;
+    }
+
+    fn maintenance(&mut self, now_ms: u64) {
+        let wall = self.wall_at_epoch_ms + now_ms;
+        while let Some((m, w)) = self.catalog.maintenance.get(self.maint_next) {
+            if w.start_unix_ms > wall {
+                break;
+            }
+            self.maint_next += 1;
+            let end = w.start_unix_ms + w.duration.as_millis() as u64;
+            if end <= wall {
+                continue;
+            }
+            let depth = self.maint_depth.entry(m.0).or_insert(0);
+            *depth += 1;
+            if *depth == 1 {
+                self.inputs.push(Input::MaintenanceStart { monitor: m.0 });
+            }
+            self.maint_active.push((end, m.0));
+        }
+        let mut i = 0;
+        while i < self.maint_active.len() {
+            let (end, m) = self.maint_active[i];
+            if end <= wall {
+                self.maint_active.swap_remove(i);
+                let depth = self.maint_depth.entry(m).or_insert(1);
+                *depth = depth.saturating_sub(1);
+                if *depth == 0 {
+                    self.maint_depth.remove(&m);
+                    self.inputs.push(Input::MaintenanceEnd { monitor: m });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn apply_inputs(&mut self, now_ms: u64) {
+        if self.inputs.is_empty() {
+            return;
+        }
+        self.events.clear();
+        self.starts.clear();
+        lifecycle::apply(
+            &mut self.life,
+            &self.policies,
+            &self.inputs,
+            now_ms,
+            &mut self.events,
+            &mut self.starts,
+        );
+        self.stats.events += self.events.len() as u64;
+        for e in &self.events {
+            let Some(colour) = e.colour else {
+                continue;
+            };
+            let codes = self.catalog.codes_of[e.monitor as usize];
+            if codes == NONE {
+                continue;
+            }
+            let route = self.catalog.code_routes[codes as usize][colour as usize];
+            if route.notifier == NONE {
+                continue;
+            }
+            if !route.dispatch {
+                self.stats.codes_recorded[colour as usize] += 1;
+                continue;
+            }
+            self.stats.codes_sent[colour as usize] += 1;
+            self.effects.send_code(
+                route.notifier,
+                Code {
+                    monitor: self.catalog.name(MonitorId(e.monitor)).to_string(),
+                    colour,
+                    event: *e,
+                    wall_ms: self.wall_at_epoch_ms + e.at_ms,
+                },
+            );
+        }
+        for &m in &self.starts {
+            let id = self.catalog.intervention_of[m as usize];
+            let Some(spec) = self.interventions.get(id as usize) else {
+                continue;
+            };
+            self.stats.interventions_started += 1;
+            self.effects.start_intervention(Job {
+                monitor: m,
+                name: self.catalog.name(MonitorId(m)).to_string(),
+                spec: spec.clone(),
+            });
+        }
+        if self.record_events {
+            self.recorded.extend_from_slice(&self.events);
+        }
+    }
+
+    /// Moves `m`'s due time forward by whole intervals past `now`, counting intervals missed
+    /// entirely (only possible when the engine itself stalled) as skipped.
+    fn advance_due(&mut self, m: usize, now_ms: u64) {
+        let interval = self.catalog.interval_ms[m].max(1);
+        let due = self.sched.next_due_ms[m];
+        let late = (now_ms as u32).wrapping_sub(due);
+        let periods = late / interval + 1;
+        self.stats.skipped += u64::from(periods - 1);
+        self.sched.next_due_ms[m] = due.wrapping_add(periods.wrapping_mul(interval));
+    }
+
+    fn dispatch(&mut self, now_ms: u64) {
+        self.due_chunks.clear();
+        self.sched.advance(now_ms, &mut self.due_chunks);
+        if self.due_chunks.is_empty() {
+            return;
+        }
+        let workers = self.workers.len();
+        for b in &mut self.batches {
+            b.clear();
+        }
+        let now32 = now_ms as u32;
+        let now_us = self.epoch.elapsed().as_micros() as u64;
+        for ci in 0..self.due_chunks.len() {
+            let c = self.due_chunks[ci];
+            let mut mask = self.sched.sweep(c, now_ms);
+            while mask != 0 {
+                let bit = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let m = c as usize * crate::limits::CHUNK_MONITORS + bit;
+                if self.in_flight[m] != 0 {
+                    self.stats.skipped += 1;
+                    self.advance_due(m, now_ms);
+                    continue;
+                }
+                let late_ms = now32.wrapping_sub(self.sched.next_due_ms[m]);
+                let due_ms = now_ms.saturating_sub(u64::from(late_ms));
+                self.batches[m % workers].push(Request {
+                    monitor: m as u32,
+                    generation: self.generation[m].wrapping_add(1),
+                    due_us: due_ms * 1000,
+                    deadline_us: now_us + u64::from(self.catalog.timeout_ms[m]) * 1000,
+                });
+            }
+        }
+        for w in 0..workers {
+            let batch = std::mem::take(&mut self.batches[w]);
+            let pushed = self.workers[w].requests.push_batch(&batch);
+            for r in &batch[..pushed] {
+                let m = r.monitor as usize;
+                self.generation[m] = r.generation;
+                self.in_flight[m] = 1;
+                self.advance_due(m, now_ms);
+                let backstop_ms = r.deadline_us / 1000 + LOST_RESULT_GRACE_MS;
+                let slot = ((backstop_ms / self.tick_ms) % WHEEL_SLOTS as u64) as usize;
+                self.deadlines[slot].push((r.monitor, r.generation, backstop_ms as u32));
+            }
+            self.stats.dispatched += pushed as u64;
+            // What did not fit stays due and is picked up on the next tick.
+            self.stats.deferred += (batch.len() - pushed) as u64;
+            if pushed > 0 {
+                let _ = self.workers[w].waker.wake();
+            }
+            self.batches[w] = batch;
+        }
+        for ci in 0..self.due_chunks.len() {
+            let c = self.due_chunks[ci];
+            self.sched.refile(c, now_ms);
+        }
+    }
+
+    /// The one-line status: throughput, states, lateness, skipped and deferred since the last
+    /// line. Resets the window.
+    pub fn status_line(&mut self) -> String {
+        let secs = self.window_start.elapsed().as_secs_f64().max(1e-3);
+        let counts = self.life.state_counts();
+        let line = format!(
+            "cpra: checks/s={:.1} (expected {:.1}) up={} degraded={} down={} intervening={} verifying={} maintenance={} lateness p50={:.1}ms p99={:.1}ms skipped={} deferred={} lost={} codes={}",
+            self.window_checks as f64 / secs,
+            self.catalog.expected_checks_per_s(),
+            counts[State::Up as usize],
+            counts[State::Degraded as usize],
+            counts[State::Down as usize],
+            counts[State::Intervening as usize],
+            counts[State::Verifying as usize],
+            counts[State::Maintenance as usize],
+            self.window_lateness.quantile(0.5) as f64 / 1000.0,
+            self.window_lateness.quantile(0.99) as f64 / 1000.0,
+            self.stats.skipped,
+            self.stats.deferred,
+            self.stats.lost,
+            self.stats.codes_sent.iter().sum::<u64>(),
+        );
+        self.window_start = Instant::now();
+        self.window_checks = 0;
+        self.window_lateness.clear();
+        line
+    }
+
+    /// Runs ticks until `keep_going` says stop, calling `on_status` every `status_every`.
+    pub fn run(
+        &mut self,
+        mut keep_going: impl FnMut() -> bool,
+        status_every: Duration,
+        mut on_status: impl FnMut(String),
+    ) {
+        let tick = self.tick();
+        let mut next_tick = Instant::now();
+        let mut next_status = Instant::now() + status_every;
+        while keep_going() {
+            self.step();
+            let now = Instant::now();
+            if now >= next_status {
+                let line = self.status_line();
+                on_status(line);
+                next_status += status_every;
+            }
+            next_tick += tick;
+            if next_tick > now {
+                std::thread::sleep(next_tick - now);
+            } else {
+                // Behind: do not try to catch up tick by tick; the wheel catches up by itself.
+                next_tick = now;
+            }
+        }
+    }
+
+    /// Stops cleanly: no new checks; in-flight checks finish or time out; their results go
+    /// through the lifecycle; interventions are stopped; notifiers get a last delivery.
+    pub fn shutdown(mut self) -> Summary {
+        self.stopping = true;
+        for w in &self.workers {
+            w.request_stop();
+        }
+        loop {
+            self.step();
+            if self.workers.iter().all(|w| w.is_finished()) {
+                break;
+            }
+            std::thread::sleep(self.tick());
+        }
+        for w in &mut self.workers {
+            w.join();
+        }
+        self.step(); // What the workers pushed before exiting.
+        self.effects.stop_interventions();
+        let notify = self.effects.finish_notifications();
+        let duration_s = self.epoch.elapsed().as_secs_f64();
+        let s = &self.stats;
+        let failures: u64 = s
+            .by_reason
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != Reason::Ok as usize && *i != Reason::Local as usize)
+            .map(|(_, v)| v)
+            .sum();
+        Summary {
+            monitors: self.catalog.len(),
+            enabled: self.catalog.enabled.iter().filter(|e| **e).count(),
+            workers: self.workers.len(),
+            duration_s,
+            expected_checks_per_s: self.catalog.expected_checks_per_s(),
+            checks_per_s: s.checks as f64 / duration_s.max(1e-3),
+            checks: s.checks,
+            dispatched: s.dispatched,
+            failures,
+            results_by_reason: stats::reason_counts(&s.by_reason, false),
+            failures_by_reason: stats::reason_counts(&s.by_reason, true),
+            states: stats::state_counts(&self.life.state_counts()),
+            lateness_ms: Percentiles::ms(&s.lateness_us),
+            latency_ms: Percentiles::ms(&s.latency_us),
+            skipped: s.skipped,
+            deferred: s.deferred,
+            lost: s.lost,
+            late_dropped: s.late_dropped,
+            events: s.events,
+            codes: stats::CodeCounts {
+                sent: stats::colour_counts(&s.codes_sent),
+                recorded: stats::colour_counts(&s.codes_recorded),
+                delivered: notify.delivered,
+                undelivered: notify.undelivered,
+                dropped: notify.dropped,
+                failed_attempts: notify.failed_attempts,
+            },
+            interventions: stats::InterventionCounts {
+                started: s.interventions_started,
+                succeeded: s.interventions_succeeded,
+                failed: s.interventions_failed,
+            },
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! One probe worker: a thread with its own `mio::Poll`, running many checks at once.
+//!
+//! Shaped after the poll-driven state machines of smoltcp and rustls's mio examples: each
+//! in-flight check is a slot in a fixed slab (`Conn`), its socket registered under a token
+//! that encodes the slot and a per-socket sequence number (so an event for a socket that was
+//! already closed and whose slot was reused is recognised and ignored). Time is a heap of
+//! `(when, slot, check)` timers: every check has one for its deadline, retries add one for the
+//! pause before the next attempt. A check ends exactly once, through `finish`, which writes a
+//! [`Completion`] to a local batch that is pushed to the engine's ring after each poll round.
+//!
+//! Per check, in the common case: socket, setsockopt (linger 0 so closing never leaves the
+//! client in TIME_WAIT), connect, one epoll registration (edge-triggered, readable and writable
+//! at once, so it is never changed), getsockopt for the connect result, write, read, close.
+//! Nothing is allocated per check once slot buffers have grown to their working size.
+//!
+//! Back-pressure: the worker takes requests from its ring only while it has free slots (at most
+//! `in_flight_max`); what it cannot take stays in the ring, and a full ring makes the engine
+//! keep the monitor due and count it as deferred.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::http::{Exchange, render_request};
+use super::reason::Reason;
+use super::ring::{Consumer, Producer, ring};
+use super::{Completion, Request};
+use crate::limits::{
+    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
+    RESPONSE_HEADER_BYTES_MAX,
+};
+use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
+
+const WAKER: Token = Token(usize::MAX);
+/// Longest sleep in `poll` with nothing to do, so a stop request is seen promptly even if a
+/// wake-up were lost.
+const IDLE_POLL_MS: u64 = 100;
+
+/// The engine's side of one worker.
+pub struct WorkerHandle {
+    pub requests: Producer<Request>,
+    pub completions: Consumer<Completion>,
+    pub waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<WorkerStats>>,
+}
+
+/// What a worker counted, returned when it stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerStats {
+    pub started: u64,
+    pub finished: u64,
+    pub not_started_late: u64,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop taking requests; it finishes what is in flight (each check ends
+    /// by its deadline) and exits.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+
+    /// Waits for the worker to exit. Completions it produced stay readable in `completions`.
+    pub fn join(&mut self) -> WorkerStats {
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_default(),
+            None => WorkerStats::default(),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub index: usize,
+    /// Pin the thread to this core.
+    pub core: Option<core_affinity::CoreId>,
+    pub in_flight_max: usize,
+}
+
+/// Starts a worker thread.
+pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Result<WorkerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (req_tx, req_rx) = ring::<Request>(REQUEST_RING_CAPACITY);
+    let (done_tx, done_rx) = ring::<Completion>(COMPLETION_RING_CAPACITY);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("cpra-probe-{}", cfg.index))
+        .spawn(move || {
+            if let Some(core) = cfg.core {
+                core_affinity::set_for_current(core);
+            }
+            let mut w = Worker::new(catalog, epoch, poll, req_rx, done_tx, stop2, cfg.in_flight_max);
+            w.run();
+            w.stats
+        })?;
+    Ok(WorkerHandle {
+        requests: req_tx,
+        completions: done_rx,
+        waker,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Connecting,
+    Writing,
+    Reading,
+    RetryWait,
+}
+
+struct Conn {
+    /// A check is using this slot.
+    active: bool,
+    phase: Phase,
+    /// Bumped for every check that uses this slot; timers carry it.
+    check_seq: u32,
+    /// Bumped for every socket opened in this slot; tokens carry it.
+    sock_seq: u32,
+    req: Request,
+    kind: ProbeKind,
+    started_us: u64,
+    deadline_us: u64,
+    attempts: u8,
+    retries_left: u32,
+    stream: Option<TcpStream>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    rbuf: Vec<u8>,
+    exchange: Exchange,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn {
+            active: false,
+            phase: Phase::Idle,
+            check_seq: 0,
+            sock_seq: 0,
+            req: Request {
+                monitor: 0,
+                generation: 0,
+                due_us: 0,
+                deadline_us: 0,
+            },
+            kind: ProbeKind::TCP,
+            started_us: 0,
+            deadline_us: 0,
+            attempts: 0,
+            retries_left: 0,
+            stream: None,
+            wbuf: Vec::new(),
+            wpos: 0,
+            rbuf: Vec::new(),
+            exchange: Exchange::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Deadline,
+    Retry,
+}
+
+struct Worker {
+    catalog: Arc<Catalog>,
+    epoch: Instant,
+    poll: Poll,
+    requests: Consumer<Request>,
+    completions: Producer<Completion>,
+    stop: Arc<AtomicBool>,
+    conns: Vec<Conn>,
+    free: Vec<u32>,
+    in_flight: usize,
+    timers: BinaryHeap<Reverse<(u64, u32, u32, TimerKind)>>,
+    pending_out: Vec<Completion>,
+    req_buf: Vec<Request>,
+    scratch: Box<[u8; READ_CHUNK_BYTES]>,
+    stats: WorkerStats,
+}
+
+fn token(slot: u32, sock_seq: u32) -> Token {
+    Token(((sock_seq as usize) << 32) | slot as usize)
+}
+
+/// Maps a socket error to a check reason.
+fn io_reason(e: &io::Error) -> Reason {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Reason::Refused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => Reason::Reset,
+        io::ErrorKind::TimedOut => Reason::Timeout,
+        // Our side ran out of something (ports, descriptors, buffers): not the target's fault.
+        io::ErrorKind::AddrNotAvailable | io::ErrorKind::OutOfMemory => Reason::Local,
+        _ => match e.raw_os_error() {
+            Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE) | Some(nix::libc::ENOBUFS) => {
+                Reason::Local
+            }
+            _ => Reason::Connect,
+        },
+    }
+}
+
+impl Worker {
+    fn new(
+        catalog: Arc<Catalog>,
+        epoch: Instant,
+        poll: Poll,
+        requests: Consumer<Request>,
+        completions: Producer<Completion>,
+        stop: Arc<AtomicBool>,
+        in_flight_max: usize,
+    ) -> Worker {
+        let in_flight_max = in_flight_max.max(1);
+        Worker {
+            catalog,
+            epoch,
+            poll,
+            requests,
+            completions,
+            stop,
+            conns: (0..in_flight_max).map(|_| Conn::new()).collect(),
+            free: (0..in_flight_max as u32).rev().collect(),
+            in_flight: 0,
+            timers: BinaryHeap::with_capacity(in_flight_max * 2),
+            pending_out: Vec::with_capacity(in_flight_max),
+            req_buf: Vec::with_capacity(in_flight_max),
+            scratch: Box::new([0u8; READ_CHUNK_BYTES]),
+            stats: WorkerStats::default(),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            if stopping && self.in_flight == 0 && self.pending_out.is_empty() {
+                break;
+            }
+            let now = self.now_us();
+            let mut timeout = Duration::from_millis(IDLE_POLL_MS);
+            if let Some(Reverse((at, ..))) = self.timers.peek() {
+                timeout = timeout.min(Duration::from_micros(at.saturating_sub(now)));
+            }
+            if !self.pending_out.is_empty() {
+                // The engine's ring was full: try again soon.
+                timeout = timeout.min(Duration::from_millis(1));
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    eprintln!("cpra: probe worker poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    continue;
+                }
+                let slot = (ev.token().0 & 0xffff_ffff) as u32;
+                let seq = (ev.token().0 >> 32) as u32;
+                self.on_event(slot, seq);
+            }
+            if !stopping {
+                self.take_requests();
+            }
+            self.fire_timers();
+            self.flush_completions();
+        }
+        self.flush_completions();
+    }
+
+    fn flush_completions(&mut self) {
+        if self.pending_out.is_empty() {
+            return;
+        }
+        let n = self.completions.push_batch(&self.pending_out);
+        self.pending_out.drain(..n);
+    }
+
+    fn take_requests(&mut self) {
+        // Every check in flight or waiting to be handed over holds a slot's worth of capacity.
+        let room = self.free.len().saturating_sub(self.pending_out.len());
+        if room == 0 {
+            return;
+        }
+        self.req_buf.clear();
+        let n = self.requests.pop_batch(&mut self.req_buf, room);
+        for i in 0..n {
+            let req = self.req_buf[i];
+            self.start(req);
+        }
+    }
+
+    fn start(&mut self, req: Request) {
+        let Some(slot) = self.free.pop() else {
+            return;
+        };
+        self.in_flight += 1;
+        self.stats.started += 1;
+        let now = self.now_us();
+        let m = MonitorId(req.monitor);
+        let catalog = self.catalog.clone();
+        let (kind, retries) = match catalog.kinds.get(req.monitor as usize) {
+            Some(k) => (*k, catalog.spec(m).retries()),
+            None => (ProbeKind::TCP, 0),
+        };
+        let c = &mut self.conns[slot as usize];
+        c.check_seq = c.check_seq.wrapping_add(1);
+        c.active = true;
+        c.req = req;
+        c.kind = kind;
+        c.started_us = now;
+        c.deadline_us = req.deadline_us;
+        c.attempts = 0;
+        c.retries_left = retries;
+        c.phase = Phase::Idle;
+        if req.monitor as usize >= catalog.len() {
+            self.finish(slot, Reason::Local, 0);
+            return;
+        }
+        if now >= req.deadline_us {
+            // The worker fell so far behind that the check's whole time budget passed before it
+            // could start: not the target's fault. Reported as `local`.
+            self.stats.not_started_late += 1;
+            self.finish(slot, Reason::Local, 0);
+            return;
+        }
+        let check_seq = self.conns[slot as usize].check_seq;
+        self.timers
+            .push(Reverse((req.deadline_us, slot, check_seq, TimerKind::Deadline)));
+        self.begin_attempt(slot);
+    }
+
+    fn begin_attempt(&mut self, slot: u32) {
+        let catalog = self.catalog.clone();
+        let c = &mut self.conns[slot as usize];
+        c.attempts = c.attempts.saturating_add(1);
+        let m = MonitorId(c.req.monitor);
+        let target = catalog.target(m);
+        let Some(addr) = target.addr else {
+            self.finish(slot, Reason::Dns, 0);
+            return;
+        };
+        match connect(addr) {
+            Ok(mut stream) => {
+                c.sock_seq = c.sock_seq.wrapping_add(1);
+                let tok = token(slot, c.sock_seq);
+                if let Err(e) = self.poll.registry().register(
+                    &mut stream,
+                    tok,
+                    Interest::READABLE | Interest::WRITABLE,
+                ) {
+                    let r = io_reason(&e);
+                    drop(stream);
+                    self.fail(slot, r, 0);
+                    return;
+                }
+                c.stream = Some(stream);
+                c.phase = Phase::Connecting;
+                c.rbuf.clear();
+                c.exchange.reset();
+                c.wbuf.clear();
+                c.wpos = 0;
+                if c.kind == ProbeKind::HTTP {
+                    if let ProbeSpec::Http(h) = catalog.spec(m) {
+                        render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
+                    }
+                }
+            }
+            Err(e) => {
+                let r = io_reason(&e);
+                self.fail(slot, r, 0);
+            }
+        }
+    }
+
+    fn on_event(&mut self, slot: u32, seq: u32) {
+        let Some(c) = self.conns.get(slot as usize) else {
+            return;
+        };
+        if c.sock_seq != seq || c.stream.is_none() {
+            return; // An event for a socket that is already gone.
+        }
+        match c.phase {
+            Phase::Connecting => self.on_connecting(slot),
+            Phase::Writing => self.write_request(slot),
+            Phase::Reading => self.read_response(slot),
+            Phase::Idle | Phase::RetryWait => {}
+        }
+    }
+
+    fn on_connecting(&mut self, slot: u32) {
+        let c = &mut self.conns[slot as usize];
+        let Some(stream) = c.stream.as_ref() else {
+            return;
+        };
+        match stream.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                let r = io_reason(&e);
+                self.fail(slot, r, 0);
+                return;
+            }
+            Ok(None) => {}
+        }
+        // Writable without an error means connected; an event before that (spurious) leaves
+        // `peer_addr` failing with NotConnected, and we wait for the next one.
+        match stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+            Err(e) => {
+                let r = io_reason(&e);
+                self.fail(slot, r, 0);
+                return;
+            }
+        }
+        if c.kind == ProbeKind::TCP {
+            self.finish(slot, Reason::Ok, 0);
+            return;
+        }
+        c.phase = Phase::Writing;
+        self.write_request(slot);
+    }
+
+    fn write_request(&mut self, slot: u32) {
+        let c = &mut self.conns[slot as usize];
+        let Some(stream) = c.stream.as_mut() else {
+            return;
+        };
+        while c.wpos < c.wbuf.len() {
+            match stream.write(&c.wbuf[c.wpos..]) {
+                Ok(0) => {
+                    self.fail(slot, Reason::Reset, 0);
+                    return;
+                }
+                Ok(n) => c.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let r = io_reason(&e);
+                    self.fail(slot, r, 0);
+                    return;
+                }
+            }
+        }
+        c.phase = Phase::Reading;
+        // The response may already be waiting (edge-triggered: no new event would come).
+        self.read_response(slot);
+    }
+
+    fn read_response(&mut self, slot: u32) {
+        let catalog = self.catalog.clone();
+        let c = &mut self.conns[slot as usize];
+        let m = MonitorId(c.req.monitor);
+        let ProbeSpec::Http(probe) = catalog.spec(m) else {
+            self.finish(slot, Reason::Protocol, 0);
+            return;
+        };
+        loop {
+            let Some(stream) = c.stream.as_mut() else {
+                return;
+            };
+            match stream.read(&mut self.scratch[..]) {
+                Ok(0) => {
+                    let (r, s) = c.exchange.eof();
+                    self.fail(slot, r, s);
+                    return;
+                }
+                Ok(n) => {
+                    let data = &self.scratch[..n];
+                    let verdict = if !c.exchange.head_done() {
+                        let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(c.rbuf.len());
+                        c.rbuf.extend_from_slice(&data[..n.min(room)]);
+                        let off = c.exchange.head_offset().min(c.rbuf.len());
+                        c.exchange.feed_head(&c.rbuf[off..], probe)
+                    } else {
+                        c.exchange.feed_body(data, probe)
+                    };
+                    if let Some((r, s)) = verdict {
+                        if r == Reason::Ok {
+                            self.finish(slot, r, s);
+                        } else {
+                            self.fail(slot, r, s);
+                        }
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let (r, status) = (io_reason(&e), c.exchange_status());
+                    self.fail(slot, r, status);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An attempt failed: retry after the pause if retries and time remain, else finish.
+    fn fail(&mut self, slot: u32, reason: Reason, status: u16) {
+        let now = self.now_us();
+        let c = &mut self.conns[slot as usize];
+        let pause_us = CHECK_RETRY_PAUSE_MS * 1000;
+        if reason != Reason::Local
+            && reason != Reason::Dns
+            && c.retries_left > 0
+            && now + pause_us < c.deadline_us
+        {
+            c.retries_left -= 1;
+            c.stream = None;
+            c.phase = Phase::RetryWait;
+            let check_seq = c.check_seq;
+            self.timers
+                .push(Reverse((now + pause_us, slot, check_seq, TimerKind::Retry)));
+            return;
+        }
+        self.finish(slot, reason, status);
+    }
+
+    /// Ends the check in `slot` with a verdict: exactly once per check.
+    fn finish(&mut self, slot: u32, mut reason: Reason, status: u16) {
+        let now = self.now_us();
+        let catalog = self.catalog.clone();
+        let c = &mut self.conns[slot as usize];
+        if !c.active {
+            return;
+        }
+        let latency_us = now.saturating_sub(c.started_us);
+        if reason == Reason::Ok {
+            if let Some(ProbeSpec::Http(h)) = catalog
+                .spec_of
+                .get(c.req.monitor as usize)
+                .map(|_| catalog.spec(MonitorId(c.req.monitor)))
+            {
+                if h.max_response_time_us > 0 && latency_us > h.max_response_time_us {
+                    reason = Reason::Slow;
+                }
+            }
+        }
+        self.pending_out.push(Completion {
+            monitor: c.req.monitor,
+            generation: c.req.generation,
+            latency_us: latency_us.min(u64::from(u32::MAX)) as u32,
+            lateness_us: c
+                .started_us
+                .saturating_sub(c.req.due_us)
+                .min(u64::from(u32::MAX)) as u32,
+            status,
+            reason: reason as u8,
+            attempts: c.attempts,
+            _pad: 0,
+        });
+        c.stream = None; // close (linger 0: no TIME_WAIT on our side)
+        c.phase = Phase::Idle;
+        c.check_seq = c.check_seq.wrapping_add(1); // invalidates this check's timers
+        c.active = false;
+        c.attempts = 0;
+        self.free.push(slot);
+        self.in_flight -= 1;
+        self.stats.finished += 1;
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now_us();
+        while let Some(Reverse((at, slot, seq, kind))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let c = &self.conns[slot as usize];
+            if c.check_seq != seq || !c.active {
+                continue; // That check already ended.
+            }
+            match kind {
+                TimerKind::Deadline => {
+                    let status = c.exchange_status();
+                    self.finish(slot, Reason::Timeout, status);
+                }
+                TimerKind::Retry => {
+                    if c.phase == Phase::RetryWait {
+                        self.begin_attempt(slot);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// The HTTP status read so far (0 before a status line).
+    fn exchange_status(&self) -> u16 {
+        self.exchange.status()
+    }
+}
+
+/// Opens a non-blocking socket, sets linger 0 and starts connecting.
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_linger(Some(Duration::ZERO))?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}

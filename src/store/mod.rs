@@ -1,0 +1,539 @@
+//! The monitor store: what a million monitors are, laid out as columns.
+//!
+//! Loading turns each [`MonitorSpec`] into one row across a set of columns (`Vec`s of plain
+//! values indexed by a dense [`MonitorId`]). What repeats across monitors is interned once and
+//! referred to by a `u32`: the target (host and port, resolved to an address at load, off the
+//! hot path), the probe spec (method, headers, expectations), the intervention and the codes.
+//! Names and URL paths go into one string [`Arena`]. The result, the [`Catalog`], is immutable
+//! after load and shared with the probe workers behind an `Arc`: they read a monitor's kind,
+//! target, spec and path from it, and never touch the engine's mutable columns.
+
+pub mod arena;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::config::model::{
+    CodesSpec, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PulseKind, Scheme,
+    StatusRange,
+};
+pub use arena::{Arena, StrRef};
+
+/// A monitor's dense index into every column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct MonitorId(pub u32);
+
+/// No intervention / no codes.
+pub const NONE: u32 = u32::MAX;
+
+/// Which state machine a probe worker runs for a monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct ProbeKind(pub u8);
+
+impl ProbeKind {
+    pub const HTTP: ProbeKind = ProbeKind(0);
+    pub const TCP: ProbeKind = ProbeKind(1);
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::HTTP => "http",
+            ProbeKind::TCP => "tcp",
+            _ => "unknown",
+        }
+    }
+}
+
+/// One distinct `host:port`, resolved once at load.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: Box<str>,
+    pub port: u16,
+    /// The address checks connect to; `None` when resolution failed (checks then fail `dns`).
+    pub addr: Option<SocketAddr>,
+    /// What resolution said when it failed.
+    pub resolve_error: Option<Box<str>>,
+    /// `Host:` header value: the host, with the port when it is not the scheme's default.
+    pub host_header: Box<str>,
+}
+
+/// Everything about an HTTP check that many monitors share.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpProbe {
+    pub method: Box<str>,
+    /// The caller's headers, rendered `Name: value\r\n` each, plus `Content-Length` when there is
+    /// a body. `Host`, `User-Agent` and `Connection` are added unless the caller set them.
+    pub header_block: Box<str>,
+    pub sets_host: bool,
+    pub sets_user_agent: bool,
+    pub body: Box<[u8]>,
+    /// Accepted statuses; never empty (the default is 200-299).
+    pub expected: Box<[StatusRange]>,
+    pub body_contains: Option<Box<[u8]>>,
+    /// 0 = no limit.
+    pub max_response_time_us: u64,
+    pub retries: u32,
+}
+
+impl HttpProbe {
+    pub fn status_ok(&self, status: u16) -> bool {
+        self.expected.iter().any(|r| r.lo <= status && status <= r.hi)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProbeSpec {
+    Http(HttpProbe),
+    Tcp { retries: u32 },
+}
+
+impl ProbeSpec {
+    pub fn retries(&self) -> u32 {
+        match self {
+            ProbeSpec::Http(h) => h.retries,
+            ProbeSpec::Tcp { retries } => *retries,
+        }
+    }
+}
+
+/// Codes of one interned [`CodesSpec`], resolved to notifier ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRoute {
+    /// Interned notifier, or [`NONE`] when the colour has no code.
+    pub notifier: u32,
+    pub dispatch: bool,
+}
+
+/// The read-only half of the store. Built once by [`StoreBuilder`], then shared.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub strings: Arena,
+    // Per monitor, indexed by MonitorId.
+    pub names: Vec<StrRef>,
+    pub paths: Vec<StrRef>,
+    pub kinds: Vec<ProbeKind>,
+    pub target_of: Vec<u32>,
+    pub spec_of: Vec<u32>,
+    pub intervention_of: Vec<u32>,
+    pub codes_of: Vec<u32>,
+    pub enabled: Vec<bool>,
+    pub interval_ms: Vec<u32>,
+    pub timeout_ms: Vec<u32>,
+    pub unhealthy_threshold: Vec<u16>,
+    pub healthy_threshold: Vec<u16>,
+    pub verify_checks: Vec<u16>,
+    // Interned.
+    pub targets: Vec<Target>,
+    pub specs: Vec<ProbeSpec>,
+    pub interventions: Vec<InterventionSpec>,
+    /// Per interned codes set, per colour (`Colour as usize`).
+    pub code_routes: Vec<[CodeRoute; 5]>,
+    pub notifiers: Vec<NotifierSpec>,
+    /// Maintenance windows, `(monitor, window)`, sorted by start.
+    pub maintenance: Vec<(MonitorId, MaintenanceWindow)>,
+    /// Monitors per pulse type name, for `cpra check` and the summary.
+    pub type_counts: Vec<(&'static str, usize)>,
+}
+
+impl Catalog {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn name(&self, m: MonitorId) -> &str {
+        self.strings.get(self.names[m.0 as usize])
+    }
+
+    pub fn path(&self, m: MonitorId) -> &str {
+        self.strings.get(self.paths[m.0 as usize])
+    }
+
+    pub fn target(&self, m: MonitorId) -> &Target {
+        &self.targets[self.target_of[m.0 as usize] as usize]
+    }
+
+    pub fn spec(&self, m: MonitorId) -> &ProbeSpec {
+        &self.specs[self.spec_of[m.0 as usize] as usize]
+    }
+
+    /// Checks per second the enabled monitors ask for.
+    pub fn expected_checks_per_s(&self) -> f64 {
+        self.interval_ms
+            .iter()
+            .zip(&self.enabled)
+            .filter(|(_, e)| **e)
+            .map(|(i, _)| 1000.0 / f64::from((*i).max(1)))
+            .sum()
+    }
+
+    /// Bytes held by the catalog's columns and arena (not counting interned specs).
+    pub fn column_bytes(&self) -> usize {
+        let n = self.len();
+        self.strings.bytes() + n * (8 + 8 + 1 + 4 * 4 + 1 + 4 + 4 + 2 * 3)
+    }
+}
+
+/// A problem found while lowering specs into the store (after the config itself was valid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    pub index: usize,
+    pub name: String,
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "monitors[{}] {:?}: monitors[{}].{}: {}",
+            self.index, self.name, self.index, self.path, self.message
+        )
+    }
+}
+
+/// Lowers specs into a [`Catalog`], one at a time.
+#[derive(Default)]
+pub struct StoreBuilder {
+    cat: Catalog,
+    target_ids: HashMap<(String, u16, bool), u32>,
+    spec_ids: HashMap<ProbeSpec, u32>,
+    intervention_ids: HashMap<InterventionSpec, u32>,
+    codes_ids: HashMap<CodesSpec, u32>,
+    notifier_ids: HashMap<NotifierSpec, u32>,
+    type_counts: HashMap<&'static str, usize>,
+    errors: Vec<BuildError>,
+}
+
+fn has_ctl(s: &str) -> bool {
+    s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+impl StoreBuilder {
+    pub fn new() -> StoreBuilder {
+        StoreBuilder::default()
+    }
+
+    fn error(&mut self, spec: &MonitorSpec, path: &str, message: String) {
+        self.errors.push(BuildError {
+            index: spec.index,
+            name: spec.name.clone(),
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    fn intern_target(&mut self, host: &str, port: u16, https: bool) -> u32 {
+        let key = (host.to_string(), port, https);
+        if let Some(id) = self.target_ids.get(&key) {
+            return *id;
+        }
+        let id = self.cat.targets.len() as u32;
+        let default_port = if https { 443 } else { 80 };
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let host_header = if port == default_port {
+            bracketed
+        } else {
+            format!("{bracketed}:{port}")
+        };
+        self.cat.targets.push(Target {
+            host: host.into(),
+            port,
+            addr: None,
+            resolve_error: None,
+            host_header: host_header.into(),
+        });
+        self.target_ids.insert(key, id);
+        id
+    }
+
+    fn intern<K: Hash + Eq + Clone>(map: &mut HashMap<K, u32>, list: &mut Vec<K>, k: K) -> u32 {
+        if let Some(id) = map.get(&k) {
+            return *id;
+        }
+        let id = list.len() as u32;
+        list.push(k.clone());
+        map.insert(k, id);
+        id
+    }
+
+    /// Adds one monitor. Problems are collected and returned by [`finish`](Self::finish).
+    pub fn add(&mut self, spec: MonitorSpec) {
+        let n_before = self.errors.len();
+        let (kind, target, probe, path) = match &spec.pulse.kind {
+            PulseKind::Http(h) if h.url.scheme == Scheme::Http => {
+                let mut block = String::new();
+                let mut sets_host = false;
+                let mut sets_user_agent = false;
+                for (i, (k, v)) in h.headers.iter().enumerate() {
+                    if has_ctl(k) || has_ctl(v) || k.contains(':') || k.is_empty() {
+                        self.error(
+                            &spec,
+                            &format!("pulse_check.config.headers[{i}]"),
+                            "header names and values must not contain CR, LF, NUL (or ':' in the name)".into(),
+                        );
+                        continue;
+                    }
+                    if k.eq_ignore_ascii_case("content-length")
+                        || k.eq_ignore_ascii_case("transfer-encoding")
+                        || k.eq_ignore_ascii_case("connection")
+                    {
+                        self.error(
+                            &spec,
+                            &format!("pulse_check.config.headers.{k}"),
+                            format!("cpra sets {k} itself; remove it"),
+                        );
+                        continue;
+                    }
+                    sets_host |= k.eq_ignore_ascii_case("host");
+                    sets_user_agent |= k.eq_ignore_ascii_case("user-agent");
+                    block.push_str(k);
+                    block.push_str(": ");
+                    block.push_str(v);
+                    block.push_str("\r\n");
+                }
+                let body = h.body.clone().unwrap_or_default();
+                if !body.is_empty() || h.method == "POST" || h.method == "PUT" {
+                    block.push_str(&format!("Content-Length: {}\r\n", body.len()));
+                }
+                if has_ctl(&h.url.path) || h.url.path.contains(' ') {
+                    self.error(
+                        &spec,
+                        "pulse_check.config.url",
+                        "the URL path must not contain spaces or control characters".into(),
+                    );
+                }
+                let expected: Box<[StatusRange]> = if h.expected_status.is_empty() {
+                    Box::new([StatusRange { lo: 200, hi: 299 }])
+                } else {
+                    h.expected_status.clone().into_boxed_slice()
+                };
+                let probe = ProbeSpec::Http(HttpProbe {
+                    method: h.method.clone().into(),
+                    header_block: block.into(),
+                    sets_host,
+                    sets_user_agent,
+                    body: body.into_bytes().into_boxed_slice(),
+                    expected,
+                    body_contains: h
+                        .body_contains
+                        .as_ref()
+                        .map(|s| s.as_bytes().to_vec().into_boxed_slice()),
+                    max_response_time_us: h
+                        .max_response_time
+                        .map(|d| d.as_micros() as u64)
+                        .unwrap_or(0),
+                    retries: h.retries,
+                });
+                let t = self.intern_target(&h.url.host, h.url.port, false);
+                (ProbeKind::HTTP, t, probe, Some(h.url.path.as_str()))
+            }
+            PulseKind::Tcp(t) => {
+                let probe = ProbeSpec::Tcp { retries: t.retries };
+                let tid = self.intern_target(&t.host, t.port, false);
+                (ProbeKind::TCP, tid, probe, None)
+            }
+            other => {
+                self.error(
+                    &spec,
+                    "pulse_check.type",
+                    format!(
+                        "{} checks are not yet supported by this build of cpra",
+                        other.type_name()
+                    ),
+                );
+                return;
+            }
+        };
+        let interval_ms = spec.pulse.interval.as_millis() as u64;
+        let timeout_ms = spec.pulse.timeout.as_millis() as u64;
+        if interval_ms == 0 || interval_ms > crate::limits::INTERVAL_MS_MAX {
+            self.error(
+                &spec,
+                "pulse_check.interval",
+                format!(
+                    "interval must be between 1ms and {}ms",
+                    crate::limits::INTERVAL_MS_MAX
+                ),
+            );
+        }
+        if timeout_ms == 0 {
+            self.error(
+                &spec,
+                "pulse_check.timeout",
+                "timeout must be at least 1ms".into(),
+            );
+        }
+        if self.errors.len() > n_before {
+            return;
+        }
+        let spec_id = Self::intern(&mut self.spec_ids, &mut self.cat.specs, probe);
+        let intervention = match &spec.intervention {
+            Some(i) => Self::intern(
+                &mut self.intervention_ids,
+                &mut self.cat.interventions,
+                i.clone(),
+            ),
+            None => NONE,
+        };
+        let codes = if spec.codes.by_colour.iter().all(|c| c.is_none()) {
+            NONE
+        } else if let Some(id) = self.codes_ids.get(&spec.codes) {
+            *id
+        } else {
+            let mut routes = [CodeRoute {
+                notifier: NONE,
+                dispatch: false,
+            }; 5];
+            for (i, c) in spec.codes.by_colour.iter().enumerate() {
+                if let Some(c) = c {
+                    routes[i] = CodeRoute {
+                        notifier: Self::intern(
+                            &mut self.notifier_ids,
+                            &mut self.cat.notifiers,
+                            c.notify.clone(),
+                        ),
+                        dispatch: c.dispatch,
+                    };
+                }
+            }
+            let id = self.cat.code_routes.len() as u32;
+            self.cat.code_routes.push(routes);
+            self.codes_ids.insert(spec.codes.clone(), id);
+            id
+        };
+        let Some(name) = self.cat.strings.push(&spec.name) else {
+            self.error(&spec, "name", "string arena full (4 GiB)".into());
+            return;
+        };
+        let Some(path) = self.cat.strings.push(path.unwrap_or("")) else {
+            self.error(&spec, "pulse_check", "string arena full (4 GiB)".into());
+            return;
+        };
+        let id = MonitorId(self.cat.names.len() as u32);
+        *self
+            .type_counts
+            .entry(spec.pulse.kind.type_name())
+            .or_insert(0) += 1;
+        let cat = &mut self.cat;
+        cat.names.push(name);
+        cat.paths.push(path);
+        cat.kinds.push(kind);
+        cat.target_of.push(target);
+        cat.spec_of.push(spec_id);
+        cat.intervention_of.push(intervention);
+        cat.codes_of.push(codes);
+        cat.enabled.push(spec.enabled);
+        cat.interval_ms.push(interval_ms as u32);
+        cat.timeout_ms.push(timeout_ms.min(interval_ms) as u32);
+        let clamp16 = |v: u32| v.clamp(1, u32::from(u16::MAX)) as u16;
+        cat.unhealthy_threshold
+            .push(clamp16(spec.pulse.unhealthy_threshold));
+        cat.healthy_threshold
+            .push(clamp16(spec.pulse.healthy_threshold.unwrap_or(2)));
+        cat.verify_checks
+            .push(clamp16(spec.pulse.healthy_threshold.unwrap_or(3)));
+        for w in &spec.maintenance {
+            cat.maintenance.push((id, *w));
+        }
+    }
+
+    /// Monitors added so far.
+    pub fn len(&self) -> usize {
+        self.cat.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cat.names.is_empty()
+    }
+
+    /// Resolves targets and returns the finished catalog, or every problem found.
+    pub fn finish(mut self) -> Result<Catalog, Vec<BuildError>> {
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        resolve_targets(&mut self.cat.targets);
+        self.cat.maintenance.sort_by_key(|(_, w)| w.start_unix_ms);
+        let mut counts: Vec<(&'static str, usize)> = self.type_counts.into_iter().collect();
+        counts.sort();
+        self.cat.type_counts = counts;
+        self.cat.strings.shrink_to_fit();
+        Ok(self.cat)
+    }
+}
+
+/// Resolves every target's host. IP literals cost nothing; names go through the system
+/// resolver on a few threads at once (load time only, never on a probe loop).
+fn resolve_targets(targets: &mut [Target]) {
+    let mut names: Vec<&mut Target> = Vec::new();
+    for t in targets.iter_mut() {
+        if let Ok(ip) = t.host.parse::<IpAddr>() {
+            t.addr = Some(SocketAddr::new(ip, t.port));
+        } else {
+            names.push(t);
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let threads = names.len().clamp(1, 16);
+    let per = names.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for chunk in names.chunks_mut(per) {
+            s.spawn(move || {
+                for t in chunk.iter_mut() {
+                    match (&*t.host, t.port).to_socket_addrs() {
+                        Ok(mut addrs) => {
+                            let all: Vec<SocketAddr> = addrs.by_ref().collect();
+                            // Prefer IPv4 when both exist: loopback and most fleets answer there.
+                            t.addr = all.iter().find(|a| a.is_ipv4()).or(all.first()).copied();
+                            if t.addr.is_none() {
+                                t.resolve_error = Some("no addresses".into());
+                            }
+                        }
+                        Err(e) => t.resolve_error = Some(e.to_string().into()),
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A stable 64-bit hash of a monitor's name (FNV-1a): spreads first checks over the interval
+/// the same way on every run.
+pub fn name_hash(name: &str) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    name.hash(&mut h);
+    h.finish()
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        // Final avalanche so nearby names land far apart.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
