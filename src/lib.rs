@@ -20,3 +20,5 @@ pub mod schedule;
 pub mod store;
 pub mod effects;
 pub mod engine;
+pub mod cli;
+pub mod demo;

@@ -29,7 +29,7 @@ use crate::probe::reason::Reason;
 use crate::probe::worker::{self, WorkerConfig, WorkerHandle};
 use crate::probe::{Completion, Request};
 use crate::schedule::{Schedule, is_due};
-use crate::store::{Catalog, MonitorId, NONE, name_hash};
+use crate::store::{Catalog, MonitorId, NONE, first_due_ms};
 use stats::{Histogram, Percentiles, Stats, Summary};
 
 /// How to run.
@@ -134,16 +134,30 @@ impl Engine {
     /// Builds the columns, starts the workers and the effect threads. Checks begin on the first
     /// [`step`](Self::step), each monitor's first one spread over its first interval.
     pub fn new(catalog: Catalog, cfg: EngineConfig) -> io::Result<Engine> {
-        let catalog = Arc::new(catalog);
+        Engine::build(Arc::new(catalog), cfg, None)
+    }
+
+    /// An engine whose workers are the given handles (for example
+    /// [`WorkerHandle::detached`] ones, played by a bench or a test).
+    pub fn with_workers(
+        catalog: Arc<Catalog>,
+        cfg: EngineConfig,
+        workers: Vec<WorkerHandle>,
+    ) -> io::Result<Engine> {
+        Engine::build(catalog, cfg, Some(workers))
+    }
+
+    fn build(
+        catalog: Arc<Catalog>,
+        cfg: EngineConfig,
+        given: Option<Vec<WorkerHandle>>,
+    ) -> io::Result<Engine> {
         let n = catalog.len();
         let tick_ms = cfg.tick.as_millis().clamp(1, 1000) as u64;
         let sched = Schedule::new(
             n,
             tick_ms as u32,
-            |i| {
-                let name = catalog.strings.get(catalog.names[i]);
-                (name_hash(name) % u64::from(catalog.interval_ms[i].max(1))) as u32
-            },
+            |i| first_due_ms(catalog.strings.get(catalog.names[i]), catalog.interval_ms[i]),
             |i| catalog.enabled[i],
         );
         let life = lifecycle::Columns::new(
@@ -165,7 +179,7 @@ impl Engine {
             .iter()
             .map(|i| Arc::new(i.clone()))
             .collect();
-        let workers_n = cfg.workers.max(1);
+        let workers_n = given.as_ref().map_or(cfg.workers, |w| w.len()).max(1);
         let in_flight = cfg
             .in_flight_per_worker
             .unwrap_or_else(|| in_flight_per_worker(workers_n));
@@ -180,8 +194,8 @@ impl Engine {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let effects = Effects::start(catalog.notifiers.clone())?;
-        let mut workers = Vec::with_capacity(workers_n);
-        for index in 0..workers_n {
+        let mut workers = given.unwrap_or_default();
+        for index in workers.len()..workers_n {
             let core = if cores.is_empty() {
                 None
             } else {
@@ -280,6 +294,12 @@ impl Engine {
     /// Runs one tick's work at the current time.
     pub fn step(&mut self) {
         let now_ms = self.now_ms();
+        self.step_at(now_ms);
+    }
+
+    /// Runs one tick's work as if the engine clock read `now_ms`. `step` calls this with the
+    /// real clock; benches drive a virtual clock through it. Time must not go backwards.
+    pub fn step_at(&mut self, now_ms: u64) {
         self.inputs.clear();
         self.collect_completions();
         self.collect_outcomes();
@@ -498,7 +518,7 @@ impl Engine {
             b.clear();
         }
         let now32 = now_ms as u32;
-        let now_us = self.epoch.elapsed().as_micros() as u64;
+        let now_us = now_ms * 1000;
         for ci in 0..self.due_chunks.len() {
             let c = self.due_chunks[ci];
             let mut mask = self.sched.sweep(c, now_ms);
@@ -665,6 +685,15 @@ impl Engine {
                 succeeded: s.interventions_succeeded,
                 failed: s.interventions_failed,
             },
+        }
+    }
+}
+
+impl Drop for Engine {
+    /// An engine dropped without [`Engine::shutdown`] still stops its workers.
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.request_stop();
         }
     }
 }

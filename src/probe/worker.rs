@@ -78,6 +78,26 @@ impl WorkerHandle {
         }
     }
 
+    /// A handle with no thread behind it: the caller holds the worker's ends of both rings and
+    /// plays the worker itself. Used by benches and tests that drive the engine without I/O;
+    /// `poll` only provides the waker's registry.
+    pub fn detached(poll: &Poll) -> io::Result<(WorkerHandle, Consumer<Request>, Producer<Completion>)> {
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (req_tx, req_rx) = ring::<Request>(REQUEST_RING_CAPACITY);
+        let (done_tx, done_rx) = ring::<Completion>(COMPLETION_RING_CAPACITY);
+        Ok((
+            WorkerHandle {
+                requests: req_tx,
+                completions: done_rx,
+                waker,
+                stop: Arc::new(AtomicBool::new(false)),
+                thread: None,
+            },
+            req_rx,
+            done_tx,
+        ))
+    }
+
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }

@@ -37,21 +37,18 @@ pub fn is_due(now_ms: u32, due_ms: u32) -> bool {
 /// vector minimum (see `benches/schedule.rs`).
 #[inline]
 pub fn sweep_chunk(due: &[u32; CHUNK_MONITORS], now_ms: u32) -> (u64, i32) {
-    let mut wait = [0i32; CHUNK_MONITORS];
-    for i in 0..CHUNK_MONITORS {
-        wait[i] = due[i].wrapping_sub(now_ms) as i32;
-    }
     let mut min = i32::MAX;
-    for w in wait {
-        min = min.min(w);
-    }
     let mut mask = 0u64;
-    for (byte, lanes) in wait.chunks_exact(8).enumerate() {
-        let mut b = 0u64;
-        for (j, w) in lanes.iter().enumerate() {
-            b |= u64::from((*w <= 0) as u8) << j;
+    // Sixteen lanes at a time: a vector subtract, a vector compare whose sign bits are packed
+    // into 16 mask bits, and a vector minimum.
+    for (g, lanes) in due.chunks_exact(16).enumerate() {
+        let mut bits = 0u32;
+        for (j, d) in lanes.iter().enumerate() {
+            let wait = d.wrapping_sub(now_ms) as i32;
+            min = min.min(wait);
+            bits |= u32::from(wait <= 0) << j;
         }
-        mask |= b << (byte * 8);
+        mask |= u64::from(bits) << (g * 16);
     }
     (mask, min)
 }

@@ -135,6 +135,9 @@ pub struct Catalog {
     pub notifiers: Vec<NotifierSpec>,
     /// Maintenance windows, `(monitor, window)`, sorted by start.
     pub maintenance: Vec<(MonitorId, MaintenanceWindow)>,
+    /// Per monitor: its position in the config file (`monitors[i]`). Store order is not file
+    /// order: see [`StoreBuilder::finish`].
+    pub config_index: Vec<u32>,
     /// Monitors per pulse type name, for `cpra check` and the summary.
     pub type_counts: Vec<(&'static str, usize)>,
 }
@@ -428,6 +431,7 @@ impl StoreBuilder {
             .entry(spec.pulse.kind.type_name())
             .or_insert(0) += 1;
         let cat = &mut self.cat;
+        cat.config_index.push(spec.index as u32);
         cat.names.push(name);
         cat.paths.push(path);
         cat.kinds.push(kind);
@@ -465,12 +469,64 @@ impl StoreBuilder {
             return Err(self.errors);
         }
         resolve_targets(&mut self.cat.targets);
+        order_by_due_time(&mut self.cat);
         self.cat.maintenance.sort_by_key(|(_, w)| w.start_unix_ms);
         let mut counts: Vec<(&'static str, usize)> = self.type_counts.into_iter().collect();
         counts.sort();
         self.cat.type_counts = counts;
         self.cat.strings.shrink_to_fit();
         Ok(self.cat)
+    }
+}
+
+/// A monitor's first due time within its interval: a stable hash of its name, so a million
+/// monitors do not all fire at start and a restart keeps each monitor's phase.
+pub fn first_due_ms(name: &str, interval_ms: u32) -> u32 {
+    (name_hash(name) % u64::from(interval_ms.max(1))) as u32
+}
+
+/// Lays monitors out in the order they come due: by interval, then by first due time.
+///
+/// Monitors with the same interval advance in lockstep (fixed-rate scheduling), so neighbours
+/// in this order stay neighbours in time for the whole run: the monitors due in one tick are
+/// a few consecutive chunks, and every column the engine touches for them is read and written
+/// sequentially instead of at a million scattered places. Measured on the engine path bench
+/// (1M monitors, 60 s): file order 1.5 M checks/s, due order several times that (see
+/// docs/performance.md). `config_index` keeps the way back to `monitors[i]`.
+fn order_by_due_time(cat: &mut Catalog) {
+    let n = cat.names.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let keys: Vec<u64> = (0..n)
+        .map(|i| {
+            let interval = cat.interval_ms[i];
+            let phase = first_due_ms(cat.strings.get(cat.names[i]), interval);
+            (u64::from(interval) << 32) | u64::from(phase)
+        })
+        .collect();
+    order.sort_by_key(|&i| keys[i as usize]);
+    fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
+        *v = order.iter().map(|&i| v[i as usize]).collect();
+    }
+    permute(&mut cat.config_index, &order);
+    permute(&mut cat.names, &order);
+    permute(&mut cat.paths, &order);
+    permute(&mut cat.kinds, &order);
+    permute(&mut cat.target_of, &order);
+    permute(&mut cat.spec_of, &order);
+    permute(&mut cat.intervention_of, &order);
+    permute(&mut cat.codes_of, &order);
+    permute(&mut cat.enabled, &order);
+    permute(&mut cat.interval_ms, &order);
+    permute(&mut cat.timeout_ms, &order);
+    permute(&mut cat.unhealthy_threshold, &order);
+    permute(&mut cat.healthy_threshold, &order);
+    permute(&mut cat.verify_checks, &order);
+    let mut new_id = vec![0u32; n];
+    for (new, &old) in order.iter().enumerate() {
+        new_id[old as usize] = new as u32;
+    }
+    for (m, _) in cat.maintenance.iter_mut() {
+        m.0 = new_id[m.0 as usize];
     }
 }
 

@@ -1,0 +1,262 @@
+//! The `cpra` command line: `run`, `check`, `demo`.
+//!
+//! Lives in the library (the binary is a thin `main`) so that the demo and the tools reuse the
+//! same load-and-run path the operator gets.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, LoadOptions};
+use crate::engine::{Engine, EngineConfig};
+use crate::limits::STATUS_LINE_INTERVAL_MS;
+use crate::store::{Catalog, StoreBuilder};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cpra",
+    version,
+    about = "Concurrent Pulse-Remediation-Alerting: an uptime monitor for a million monitors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load FILE and run its monitors until --for passes or SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Validate FILE without running: counts per type, expected checks/s, every error.
+    Check(CheckArgs),
+    /// Start local targets and run the bundled example: every colour within a minute, offline.
+    Demo(DemoArgs),
+    /// (Used by the demo's exec intervention.) Ask a demo target at ADDR to come back up.
+    #[command(hide = true)]
+    DemoRevive { addr: String },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::parse_go_duration(s)
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Monitors file: YAML or JSON (by extension), optionally .gz.
+    pub file: PathBuf,
+    /// Stop after this long (Go syntax: 90s, 5m, 1h30m). Default: until a signal.
+    #[arg(long = "for", value_parser = parse_duration)]
+    pub run_for: Option<Duration>,
+    /// Probe worker threads. Default: the number of cores.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Do not pin workers to cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Engine tick.
+    #[arg(long, value_parser = parse_duration, default_value = "10ms")]
+    pub tick: Duration,
+    /// Write a JSON summary here on exit.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Unknown keys are errors, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// Seconds between status lines.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub status_every: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    pub file: PathBuf,
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long to run.
+    #[arg(long = "for", value_parser = parse_duration, default_value = "32s")]
+    pub run_for: Duration,
+    /// Where to write the demo's config and alert log. Default: a fresh temporary directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Loads and lowers a file. On failure, returns the full error text (every error, one per line).
+pub fn load_catalog(
+    path: &Path,
+    strict: bool,
+) -> Result<(Catalog, Vec<String>), String> {
+    let opts = LoadOptions {
+        strict,
+        ..LoadOptions::default()
+    };
+    let mut builder = StoreBuilder::new();
+    let report = config::load_file(path, &opts, &mut |spec| builder.add(spec))
+        .map_err(|e| format!("{}: configuration not loaded:\n{e}", path.display()))?;
+    let warnings = report.warnings.iter().map(|w| w.to_string()).collect();
+    let catalog = builder.finish().map_err(|errs| {
+        let mut s = format!("{}: configuration not loaded:\n", path.display());
+        for e in errs {
+            s.push_str(&e.to_string());
+            s.push('\n');
+        }
+        s
+    })?;
+    Ok((catalog, warnings))
+}
+
+/// Resident set size of this process, bytes (Linux), or 0.
+pub fn resident_bytes() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+pub fn check(args: &CheckArgs) -> i32 {
+    let t0 = Instant::now();
+    match load_catalog(&args.file, args.strict) {
+        Ok((cat, warnings)) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            let enabled = cat.enabled.iter().filter(|e| **e).count();
+            println!(
+                "{}: OK, {} monitors ({} enabled), loaded in {:.2} s",
+                args.file.display(),
+                cat.len(),
+                enabled,
+                t0.elapsed().as_secs_f64()
+            );
+            for (t, n) in &cat.type_counts {
+                println!("  {t:<6} {n}");
+            }
+            println!("  targets (distinct host:port): {}", cat.targets.len());
+            let unresolved = cat.targets.iter().filter(|t| t.addr.is_none()).count();
+            if unresolved > 0 {
+                println!("  targets that did not resolve (checks will fail `dns`): {unresolved}");
+            }
+            println!("expected checks/s: {:.1}", cat.expected_checks_per_s());
+            let rss = resident_bytes();
+            if rss > 0 && !cat.is_empty() {
+                println!(
+                    "resident memory after load: {:.1} MiB ({} bytes/monitor)",
+                    rss as f64 / (1 << 20) as f64,
+                    rss / cat.len() as u64
+                );
+            }
+            0
+        }
+        Err(e) => {
+            eprint!("{e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
+            2
+        }
+    }
+}
+
+pub fn run(args: &RunArgs) -> i32 {
+    let (catalog, warnings) = match load_catalog(&args.file, args.strict) {
+        Ok(v) => v,
+        Err(e) => {
+            eprint!("{e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
+            return 2;
+        }
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("cpra: cannot install signal handler: {e}");
+        }
+    }
+    let mut cfg = EngineConfig {
+        pin: !args.no_pin,
+        tick: args.tick,
+        ..EngineConfig::default()
+    };
+    if let Some(w) = args.workers {
+        cfg.workers = w.max(1);
+    }
+    eprintln!(
+        "cpra: running {} monitors ({:.1} checks/s expected) on {} workers",
+        catalog.len(),
+        catalog.expected_checks_per_s(),
+        cfg.workers
+    );
+    let mut engine = match Engine::new(catalog, cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cpra: cannot start: {e}");
+            return 1;
+        }
+    };
+    let until = args.run_for.map(|d| Instant::now() + d);
+    let status_every = if args.status_every.is_zero() {
+        Duration::from_millis(STATUS_LINE_INTERVAL_MS)
+    } else {
+        args.status_every
+    };
+    engine.run(
+        || !stop.load(Ordering::Relaxed) && until.is_none_or(|u| Instant::now() < u),
+        status_every,
+        |line| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        },
+    );
+    eprintln!("cpra: stopping: waiting for in-flight checks, flushing notifiers");
+    let summary = engine.shutdown();
+    eprintln!(
+        "cpra: stopped after {:.1} s: {} checks ({:.1}/s), {} failures, lateness p99 {:.1} ms, {} skipped, {} deferred",
+        summary.duration_s,
+        summary.checks,
+        summary.checks_per_s,
+        summary.failures,
+        summary.lateness_ms.p99,
+        summary.skipped,
+        summary.deferred
+    );
+    if let Some(path) = &args.summary {
+        let text = match serde_json::to_string_pretty(&summary) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cpra: cannot encode summary: {e}");
+                return 1;
+            }
+        };
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("cpra: cannot write summary {}: {e}", path.display());
+            return 1;
+        }
+    }
+    0
+}
+
+pub fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(a) => run(&a),
+        Command::Check(a) => check(&a),
+        Command::Demo(a) => crate::demo::run(&a),
+        Command::DemoRevive { addr } => crate::demo::revive(&addr),
+    }
+}

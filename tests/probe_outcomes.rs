@@ -1,0 +1,233 @@
+//! The engine against real loopback servers, healthy and hostile: each check ends with the
+//! right reason, in bounded time, and the healthy monitors keep their schedule meanwhile.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Behaviour, Target, refused_addr};
+use cpra::config::model::*;
+use cpra::engine::{Engine, EngineConfig};
+use cpra::lifecycle::State;
+use cpra::probe::reason::Reason;
+use cpra::store::StoreBuilder;
+
+fn http_spec(index: usize, name: &str, addr: std::net::SocketAddr, interval_ms: u64, timeout_ms: u64) -> MonitorSpec {
+    MonitorSpec {
+        index,
+        line: 0,
+        name: name.into(),
+        enabled: true,
+        pulse: PulseSpec {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            unhealthy_threshold: 2,
+            healthy_threshold: None,
+            kind: PulseKind::Http(HttpPulse {
+                url: HttpUrl {
+                    scheme: Scheme::Http,
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                    path: format!("/t/{name}"),
+                },
+                method: "GET".into(),
+                headers: vec![("X-Check".into(), name.into())],
+                body: None,
+                retries: 0,
+                expected_status: vec![],
+                body_contains: None,
+                max_response_time: None,
+                follow_redirects: 0,
+                insecure_skip_verify: false,
+                cert_expiry_warning: None,
+                keepalive: false,
+            }),
+        },
+        intervention: None,
+        codes: CodesSpec::default(),
+        maintenance: vec![],
+    }
+}
+
+fn with_body_contains(mut s: MonitorSpec, needle: &str) -> MonitorSpec {
+    if let PulseKind::Http(h) = &mut s.pulse.kind {
+        h.body_contains = Some(needle.into());
+    }
+    s
+}
+
+fn run_for(specs: Vec<MonitorSpec>, d: Duration) -> Engine {
+    let mut b = StoreBuilder::new();
+    for s in specs {
+        b.add(s);
+    }
+    let cat = b.finish().expect("valid specs");
+    let mut e = Engine::new(
+        cat,
+        EngineConfig {
+            workers: 2,
+            pin: false,
+            ..EngineConfig::default()
+        },
+    )
+    .expect("engine starts");
+    let t0 = Instant::now();
+    while t0.elapsed() < d {
+        e.step();
+        std::thread::sleep(e.tick());
+    }
+    e
+}
+
+#[test]
+fn each_target_gets_its_reason_and_healthy_ones_keep_schedule() {
+    let healthy = Target::start(Behaviour::Healthy);
+    let healthy2 = Target::start(Behaviour::Healthy);
+    let err500 = Target::start(Behaviour::Status(500));
+    let slow = Target::start(Behaviour::Slow(Duration::from_secs(3)));
+    let reset = Target::start(Behaviour::ResetMidResponse);
+    let endless = Target::start(Behaviour::EndlessHeaders);
+    let garbage = Target::start(Behaviour::Garbage);
+    let trickle = Target::start(Behaviour::Trickle);
+    let huge = Target::start(Behaviour::HugeBody(50 * 1024 * 1024));
+    let refused = refused_addr();
+
+    let specs = vec![
+        http_spec(0, "healthy", healthy.addr, 250, 200),
+        with_body_contains(http_spec(1, "healthy-body", healthy2.addr, 250, 200), "\"status\":\"ok\""),
+        http_spec(2, "err500", err500.addr, 250, 200),
+        http_spec(3, "slow", slow.addr, 500, 300),
+        http_spec(4, "refused", refused, 250, 200),
+        http_spec(5, "reset", reset.addr, 250, 200),
+        http_spec(6, "endless", endless.addr, 500, 400),
+        http_spec(7, "garbage", garbage.addr, 250, 200),
+        http_spec(8, "trickle", trickle.addr, 500, 300),
+        with_body_contains(http_spec(9, "huge", huge.addr, 500, 400), "needle"),
+    ];
+    let run = Duration::from_millis(3000);
+    let e = run_for(specs, run);
+
+    let expect = [
+        ("healthy", Reason::Ok, State::Up),
+        ("healthy-body", Reason::Ok, State::Up),
+        ("err500", Reason::Status, State::Down),
+        ("slow", Reason::Timeout, State::Down),
+        ("refused", Reason::Refused, State::Down),
+        ("reset", Reason::Reset, State::Down),
+        ("endless", Reason::Protocol, State::Down),
+        ("garbage", Reason::Protocol, State::Down),
+        ("trickle", Reason::Timeout, State::Down),
+        ("huge", Reason::Body, State::Down),
+    ];
+    for (name, reason, state) in expect {
+        let s = e.status_of(name).expect("monitor exists");
+        assert_eq!(s.last_reason, reason, "{name}: {s:?}");
+        assert_eq!(s.state, state, "{name}: {s:?}");
+        assert!(s.checks >= 2, "{name} ran only {} checks", s.checks);
+    }
+    assert_eq!(e.status_of("err500").unwrap().last_status, 500);
+
+    // Fixed rate: 3 s at 250 ms is 12 due times; the first is spread within the first
+    // interval, so 11 or 12 have completed. Allow one either way for tick granularity.
+    for name in ["healthy", "healthy-body"] {
+        let n = e.status_of(name).unwrap().checks;
+        assert!((10..=13).contains(&n), "{name}: {n} checks in 3 s at 250 ms");
+    }
+    // Every accepted check produced exactly one connection on the healthy targets.
+    let checks = e.status_of("healthy").unwrap().checks as usize;
+    assert!(healthy.accepted() >= checks && healthy.accepted() <= checks + 1);
+    // The request carried the configured header and a Host header.
+    let req = healthy.requests.lock().unwrap()[0].clone();
+    assert!(req.starts_with("GET /t/healthy HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("X-Check: healthy\r\n"), "{req}");
+    assert!(req.contains(&format!("Host: {}\r\n", healthy.addr)), "{req}");
+
+    let stats = e.stats();
+    assert_eq!(stats.deferred, 0);
+    assert_eq!(stats.lost, 0, "every check ended through its worker");
+    let summary = e.shutdown();
+    assert!(summary.lateness_ms.p99 < 100.0, "lateness p99 {}", summary.lateness_ms.p99);
+}
+
+/// A monitor never has two checks in flight: against a target that never answers, with the
+/// timeout equal to the interval, the server never sees two connections from it at once,
+/// and every due time is either checked or counted as skipped.
+#[test]
+fn never_two_checks_in_flight() {
+    let hang = Target::start(Behaviour::Hang);
+    let specs = vec![http_spec(0, "hang", hang.addr, 200, 200)];
+    let e = run_for(specs, Duration::from_millis(2500));
+    let s = e.status_of("hang").unwrap();
+    assert_eq!(s.last_reason, Reason::Timeout);
+    assert_eq!(hang.max_open(), 1, "two checks of one monitor were in flight at once");
+    let stats = e.stats();
+    let due_times = stats.dispatched + stats.skipped;
+    assert!((11..=13).contains(&due_times), "dispatched {} skipped {}", stats.dispatched, stats.skipped);
+}
+
+/// Retries: a failing target is tried `retries + 1` times inside one check.
+#[test]
+fn retries_inside_one_check() {
+    let err = Target::start(Behaviour::Status(503));
+    let mut spec = http_spec(0, "retry", err.addr, 1000, 900);
+    if let PulseKind::Http(h) = &mut spec.pulse.kind {
+        h.retries = 2;
+    }
+    let e = run_for(vec![spec], Duration::from_millis(1500));
+    let s = e.status_of("retry").unwrap();
+    assert_eq!(s.checks, 1, "{s:?}");
+    assert_eq!(s.last_reason, Reason::Status);
+    assert_eq!(err.accepted(), 3, "one check = 1 attempt + 2 retries");
+}
+
+/// TCP checks: connect succeeds, or is refused.
+#[test]
+fn tcp_connect_checks() {
+    let open = Target::start(Behaviour::Hang);
+    let refused = refused_addr();
+    let tcp = |index: usize, name: &str, addr: std::net::SocketAddr| {
+        let mut s = http_spec(index, name, addr, 200, 150);
+        s.pulse.kind = PulseKind::Tcp(TcpPulse {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            retries: 0,
+        });
+        s
+    };
+    let e = run_for(
+        vec![tcp(0, "open", open.addr), tcp(1, "closed", refused)],
+        Duration::from_millis(1200),
+    );
+    let ok = e.status_of("open").unwrap();
+    assert_eq!((ok.last_reason, ok.state), (Reason::Ok, State::Up), "{ok:?}");
+    assert!(ok.checks >= 4);
+    let bad = e.status_of("closed").unwrap();
+    assert_eq!(bad.last_reason, Reason::Refused, "{bad:?}");
+}
+
+/// A target name that does not resolve fails `dns`, without stalling anything.
+#[test]
+fn unresolvable_host_fails_dns() {
+    let healthy = Target::start(Behaviour::Healthy);
+    let mut bad = http_spec(1, "nowhere", healthy.addr, 200, 150);
+    if let PulseKind::Http(h) = &mut bad.pulse.kind {
+        h.url.host = "no-such-host.invalid".into();
+    }
+    let e = run_for(
+        vec![http_spec(0, "fine", healthy.addr, 200, 150), bad],
+        Duration::from_millis(1200),
+    );
+    assert_eq!(e.status_of("nowhere").unwrap().last_reason, Reason::Dns);
+    assert_eq!(e.status_of("fine").unwrap().last_reason, Reason::Ok);
+}
+
+/// Disabled monitors are loaded and never checked.
+#[test]
+fn disabled_monitors_are_never_checked() {
+    let t = Target::start(Behaviour::Healthy);
+    let mut off = http_spec(0, "off", t.addr, 100, 50);
+    off.enabled = false;
+    let e = run_for(vec![off], Duration::from_millis(600));
+    assert_eq!(e.status_of("off").unwrap().checks, 0);
+    assert_eq!(t.accepted(), 0);
+}
