@@ -1,0 +1,262 @@
+//! The `cpra` binary end to end: `run` on a small config against loopback targets, with the
+//! log notifier's lines and the `--summary` JSON checked; `check` on good and bad files; a
+//! clean stop on SIGTERM.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Behaviour, Target, temp_dir};
+
+fn cpra() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cpra"))
+}
+
+fn config(dir: &std::path::Path, ok: &Target, bad: &Target) -> std::path::PathBuf {
+    let log = dir.join("alerts.log");
+    let marker = dir.join("intervened");
+    let yaml = format!(
+        r#"monitors:
+  - name: good
+    pulse_check:
+      type: http
+      interval: 300ms
+      timeout: 200ms
+      config:
+        url: "http://{ok}/health"
+        headers: {{ X-Token: "${{CPRA_TEST_TOKEN}}" }}
+    codes: &codes
+      red:    {{ notify: log, config: {{ file: "{log}" }} }}
+      yellow: {{ notify: log, config: {{ file: "{log}" }} }}
+      green:  {{ notify: log, config: {{ file: "{log}" }} }}
+      cyan:   {{ notify: log, config: {{ file: "{log}" }} }}
+  - name: bad
+    pulse_check:
+      type: http
+      interval: 300ms
+      timeout: 200ms
+      unhealthy_threshold: 2
+      config:
+        url: "http://{bad}/health"
+    codes: *codes
+  - name: bad-with-fix
+    pulse_check:
+      type: http
+      interval: 300ms
+      timeout: 200ms
+      unhealthy_threshold: 1
+      config:
+        url: "http://{bad}/other"
+    intervention:
+      action: exec
+      target:
+        command: ["touch", "{marker}"]
+        timeout: 2s
+    codes: *codes
+  - name: quiet-tcp
+    pulse_check:
+      type: tcp
+      interval: 300ms
+      timeout: 200ms
+      config: {{ host: 127.0.0.1, port: {okport} }}
+"#,
+        ok = ok.addr,
+        bad = bad.addr,
+        okport = ok.addr.port(),
+        log = log.display(),
+        marker = marker.display(),
+    );
+    let path = dir.join("monitors.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn run_writes_codes_and_summary() {
+    let ok = Target::start(Behaviour::Healthy);
+    let bad = Target::start(Behaviour::Status(500));
+    let dir = temp_dir("run");
+    let cfg = config(&dir, &ok, &bad);
+    let summary_path = dir.join("summary.json");
+    let out = cpra()
+        .args(["run"])
+        .arg(&cfg)
+        .args(["--for", "3s", "--workers", "2", "--no-pin", "--summary"])
+        .arg(&summary_path)
+        .env("CPRA_TEST_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cpra run failed: {stderr}");
+    assert!(!stderr.contains("s3cret"), "a secret reached the output: {stderr}");
+
+    // The header was sent with the substituted value.
+    let req = ok.requests.lock().unwrap()[0].clone();
+    assert!(req.contains("X-Token: s3cret\r\n"), "{req}");
+
+    // Log notifier: one JSON line per code, with the SPEC 2.4 fields.
+    let log = std::fs::read_to_string(dir.join("alerts.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let codes_for = |m: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|v| v["monitor"] == m)
+            .map(|v| v["color"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes_for("bad"), vec!["yellow", "red"], "{log}");
+    assert!(codes_for("good").is_empty(), "{log}");
+    // bad-with-fix: threshold 1 with an intervention: yellow, the exec succeeds → cyan, then
+    // verification fails (the target still answers 500) → red.
+    assert_eq!(codes_for("bad-with-fix"), vec!["yellow", "cyan", "red"], "{log}");
+    assert!(dir.join("intervened").exists(), "the exec intervention did not run");
+    for v in &lines {
+        for k in [
+            "timestamp",
+            "type",
+            "monitor",
+            "color",
+            "status",
+            "severity",
+            "summary",
+            "action",
+            "next_steps",
+            "message",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k} in {v}");
+        }
+        assert_eq!(v["type"], "code");
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let red = lines.iter().find(|v| v["color"] == "red").unwrap();
+    assert_eq!(red["status"], "FAILED");
+    assert_eq!(red["severity"], "critical");
+
+    // Summary JSON.
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    assert_eq!(s["monitors"], 4);
+    let checks = s["checks"].as_u64().unwrap();
+    assert!((30..=44).contains(&checks), "checks {checks}"); // 4 monitors × ~10 in 3 s
+    assert!(s["failures_by_reason"]["status"].as_u64().unwrap() >= 10);
+    assert_eq!(s["failures_by_reason"]["timeout"], 0);
+    assert_eq!(s["states"]["up"], 2);
+    assert_eq!(s["states"]["down"], 2);
+    assert_eq!(s["codes"]["sent"]["red"], 2);
+    assert_eq!(s["codes"]["delivered"].as_u64().unwrap(), lines.len() as u64);
+    assert_eq!(s["codes"]["undelivered"], 0);
+    assert_eq!(s["interventions"]["succeeded"], 1);
+    assert_eq!(s["skipped"], 0);
+    assert_eq!(s["deferred"], 0);
+    assert!(s["lateness_ms"]["p99"].as_f64().unwrap() < 200.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_summary() {
+    let ok = Target::start(Behaviour::Healthy);
+    let bad = Target::start(Behaviour::Slow(Duration::from_secs(5)));
+    let dir = temp_dir("sigterm");
+    let cfg = config(&dir, &ok, &bad);
+    let summary_path = dir.join("summary.json");
+    let mut child = cpra()
+        .args(["run"])
+        .arg(&cfg)
+        .args(["--no-pin", "--summary"])
+        .arg(&summary_path)
+        .env("CPRA_TEST_TOKEN", "x")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "cpra did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    // In-flight checks against the slow target end by their 200 ms timeout, not its 5 s.
+    assert!(t0.elapsed() < Duration::from_secs(3), "stop took {:?}", t0.elapsed());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    assert!(s["checks"].as_u64().unwrap() > 0);
+    assert_eq!(s["lost"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_reports_counts_and_errors() {
+    let ok = Target::start(Behaviour::Healthy);
+    let dir = temp_dir("check");
+    let cfg = config(&dir, &ok, &ok);
+    let out = cpra()
+        .arg("check")
+        .arg(&cfg)
+        .env("CPRA_TEST_TOKEN", "x")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("4 monitors"), "{stdout}");
+    assert!(stdout.contains("http   3"), "{stdout}");
+    assert!(stdout.contains("tcp    1"), "{stdout}");
+    assert!(stdout.contains("expected checks/s: 13.3"), "{stdout}");
+
+    // Missing variable, bad duration, timeout > interval, duplicate name: all listed, with
+    // index, name, field path and line; exit non-zero; `run` refuses to start too.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "monitors:\n  - name: a\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 20s\n      config:\n        url: \"http://127.0.0.1:1/${NOPE_NOT_SET}\"\n  - name: a\n    pulse_check:\n      type: tcp\n      interval: 5x\n      timeout: 1s\n      config: { host: 127.0.0.1, port: 80 }\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run"] {
+        let out = cpra()
+            .arg(cmd)
+            .arg(&bad)
+            .env_remove("NOPE_NOT_SET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd}: {stderr}");
+        assert!(stderr.contains("monitors[0].pulse_check.timeout"), "{cmd}: {stderr}");
+        assert!(stderr.contains("NOPE_NOT_SET"), "{cmd}: {stderr}");
+        assert!(stderr.contains("monitors[1].pulse_check.interval"), "{cmd}: {stderr}");
+        assert!(stderr.contains("(line 6)"), "{cmd}: {stderr}");
+        assert!(stderr.contains("(line 12)"), "{cmd}: {stderr}");
+        assert!(stderr.contains("(line 8)"), "{cmd}: {stderr}");
+        assert!(stderr.to_lowercase().contains("duplicate"), "{cmd}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_shows_every_colour() {
+    let dir = temp_dir("demo");
+    let out = cpra()
+        .args(["demo", "--for", "30s", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("every colour fired"), "{stdout}");
+    let log = std::fs::read_to_string(dir.join("alerts.log")).unwrap();
+    for c in ["red", "yellow", "green", "cyan", "gray"] {
+        assert!(log.contains(&format!("\"color\":\"{c}\"")), "{c} missing: {log}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
