@@ -1,0 +1,185 @@
+//! genmonitors: writes N monitors (YAML or JSON, the SPEC schema) against a set of loopback
+//! targets, deterministically for a seed.
+//!
+//! `genmonitors --count 1000000 --format yaml --out /tmp/1m.yaml`
+//!
+//! Targets: `--hosts` loopback addresses (127.0.0.1..) times `--ports` consecutive ports from
+//! `--port-base`; monitor i points at target i mod (hosts × ports) and at path `/t/{i}` (the
+//! mockfleet convention: the id decides the behaviour). `--tcp-share` of monitors are TCP
+//! connect checks instead of HTTP. Codes go to the log notifier (`--log`), and `--exec-share`
+//! of monitors get an exec intervention running `--exec-cmd` with the monitor's id appended.
+
+use std::io::{BufWriter, Write};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "genmonitors", about = "Write N generated cpra monitors (YAML or JSON)")]
+struct Args {
+    /// Number of monitors.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// yaml or json.
+    #[arg(long, default_value = "yaml")]
+    format: String,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed for the pseudo-random choices (type, exec share).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value = "60s")]
+    interval: String,
+    #[arg(long, default_value = "5s")]
+    timeout: String,
+    #[arg(long, default_value_t = 1)]
+    unhealthy_threshold: u32,
+    /// Loopback addresses to spread over: 127.0.0.1, 127.0.0.2, ...
+    #[arg(long, default_value_t = 1)]
+    hosts: u32,
+    #[arg(long, default_value_t = 18000)]
+    port_base: u16,
+    #[arg(long, default_value_t = 1)]
+    ports: u16,
+    /// Share of TCP monitors, 0..=1.
+    #[arg(long, default_value_t = 0.0)]
+    tcp_share: f64,
+    /// Share of monitors with an exec intervention, 0..=1.
+    #[arg(long, default_value_t = 0.0)]
+    exec_share: f64,
+    /// The exec intervention's argv, space-separated; the monitor id is appended.
+    #[arg(long, default_value = "true")]
+    exec_cmd: String,
+    /// Log notifier file for codes; empty = no codes.
+    #[arg(long, default_value = "cpra-alerts.log")]
+    log: String,
+}
+
+/// splitmix64: a tiny, well-mixed deterministic generator.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn unit(seed: u64, i: u64, salt: u64) -> f64 {
+    (mix(seed ^ mix(i ^ salt)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn main() {
+    let a = Args::parse();
+    if a.hosts == 0 || a.ports == 0 {
+        eprintln!("genmonitors: --hosts and --ports must be at least 1");
+        std::process::exit(2);
+    }
+    let json = match a.format.as_str() {
+        "yaml" | "yml" => false,
+        "json" => true,
+        other => {
+            eprintln!("genmonitors: unknown --format {other:?} (yaml or json)");
+            std::process::exit(2);
+        }
+    };
+    let out: Box<dyn Write> = match &a.out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("genmonitors: cannot create {}: {e}", p.display());
+                std::process::exit(1);
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    if let Err(e) = write_all(&a, json, &mut w).and_then(|_| w.flush()) {
+        eprintln!("genmonitors: write failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
+    let targets = u64::from(a.hosts) * u64::from(a.ports);
+    let exec_argv: Vec<String> = a.exec_cmd.split_whitespace().map(String::from).collect();
+    if json {
+        writeln!(w, "{{\"monitors\":[")?;
+    } else {
+        writeln!(w, "monitors:")?;
+    }
+    for i in 0..a.count {
+        let t = i % targets;
+        let host = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 1)) + (t / u64::from(a.ports)) as u32);
+        let port = a.port_base as u64 + t % u64::from(a.ports);
+        let tcp = unit(a.seed, i, 1) < a.tcp_share;
+        let exec = unit(a.seed, i, 2) < a.exec_share;
+        let name = format!("m{i}");
+        if json {
+            let pulse = if tcp {
+                format!("{{\"type\":\"tcp\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"host\":\"{host}\",\"port\":{port}}}}}", a.interval, a.timeout, a.unhealthy_threshold)
+            } else {
+                format!("{{\"type\":\"http\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"url\":\"http://{host}:{port}/t/{i}\"}}}}", a.interval, a.timeout, a.unhealthy_threshold)
+            };
+            let mut extra = String::new();
+            if exec {
+                let argv: Vec<String> = exec_argv
+                    .iter()
+                    .cloned()
+                    .chain([i.to_string()])
+                    .map(|s| serde_json::Value::String(s).to_string())
+                    .collect();
+                extra.push_str(&format!(
+                    ",\"intervention\":{{\"action\":\"exec\",\"target\":{{\"command\":[{}],\"timeout\":\"10s\"}}}}",
+                    argv.join(",")
+                ));
+            }
+            if !a.log.is_empty() {
+                let code = format!("{{\"notify\":\"log\",\"config\":{{\"file\":{}}}}}", serde_json::Value::String(a.log.clone()));
+                extra.push_str(&format!(
+                    ",\"codes\":{{\"red\":{code},\"yellow\":{code},\"green\":{code},\"cyan\":{code}}}"
+                ));
+            }
+            let sep = if i + 1 < a.count { "," } else { "" };
+            writeln!(w, "{{\"name\":\"{name}\",\"pulse_check\":{pulse}{extra}}}{sep}")?;
+        } else {
+            writeln!(w, "  - name: {name}")?;
+            writeln!(w, "    pulse_check:")?;
+            writeln!(w, "      type: {}", if tcp { "tcp" } else { "http" })?;
+            writeln!(w, "      interval: {}", a.interval)?;
+            writeln!(w, "      timeout: {}", a.timeout)?;
+            writeln!(w, "      unhealthy_threshold: {}", a.unhealthy_threshold)?;
+            if tcp {
+                writeln!(w, "      config: {{ host: {host}, port: {port} }}")?;
+            } else {
+                writeln!(w, "      config: {{ url: \"http://{host}:{port}/t/{i}\" }}")?;
+            }
+            if exec {
+                let argv: Vec<String> = exec_argv
+                    .iter()
+                    .cloned()
+                    .chain([i.to_string()])
+                    .map(|s| serde_json::Value::String(s).to_string())
+                    .collect();
+                writeln!(w, "    intervention:")?;
+                writeln!(w, "      action: exec")?;
+                writeln!(w, "      target: {{ command: [{}], timeout: 10s }}", argv.join(", "))?;
+            }
+            if !a.log.is_empty() {
+                if i == 0 {
+                    let file = serde_json::Value::String(a.log.clone());
+                    writeln!(w, "    codes: &codes")?;
+                    for c in ["red", "yellow", "green", "cyan"] {
+                        writeln!(w, "      {c}: {{ notify: log, config: {{ file: {file} }} }}")?;
+                    }
+                } else {
+                    writeln!(w, "    codes: *codes")?;
+                }
+            }
+        }
+    }
+    if json {
+        writeln!(w, "]}}")?;
+    }
+    Ok(())
+}
