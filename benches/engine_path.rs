@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use cpra::config::model::*;
 use cpra::engine::{Engine, EngineConfig};
 use cpra::probe::Completion;
 use cpra::probe::reason::Reason;
 use cpra::probe::worker::WorkerHandle;
 use cpra::store::StoreBuilder;
+use criterion::{Criterion, criterion_group, criterion_main};
 
 const N: usize = 1_000_000;
 
@@ -60,7 +60,11 @@ fn bench(c: &mut Criterion) {
                     WorkerHandle::detached(&poll).expect("rings");
                 let mut engine = Engine::with_workers(
                     cat.clone(),
-                    EngineConfig { workers: 1, pin: false, ..EngineConfig::default() },
+                    EngineConfig {
+                        workers: 1,
+                        pin: false,
+                        ..EngineConfig::default()
+                    },
                     vec![handle],
                 )
                 .expect("engine");
@@ -82,7 +86,11 @@ fn bench(c: &mut Criterion) {
                             latency_us: 300,
                             lateness_us: 0,
                             status: if fail { 500 } else { 200 },
-                            reason: if fail { Reason::Status as u8 } else { Reason::Ok as u8 },
+                            reason: if fail {
+                                Reason::Status as u8
+                            } else {
+                                Reason::Ok as u8
+                            },
                             attempts: 1,
                             _pad: 0,
                         });

@@ -3,16 +3,18 @@
 //!
 //! `cargo bench --bench schedule`
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use cpra::limits::CHUNK_MONITORS;
 use cpra::schedule::{Schedule, sweep_chunk};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 const N: usize = 1_000_000;
 
 fn bench(c: &mut Criterion) {
     // Due times spread over a 60 s interval, as after start-up.
-    let due: Vec<u32> = (0..N as u32).map(|i| i.wrapping_mul(2_654_435_761) % 60_000).collect();
+    let due: Vec<u32> = (0..N as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) % 60_000)
+        .collect();
     let mut g = c.benchmark_group("due_sweep_1m");
     g.bench_function("sweep_all_chunks", |b| {
         b.iter(|| {

@@ -209,13 +209,23 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
         .finish()
         .map_err(|e| format!("bundled config did not load: {e:?}"))?;
 
-    println!("cpra demo: {} monitors from examples/demo.yaml (copy in {})", catalog.len(), config_path.display());
+    println!(
+        "cpra demo: {} monitors from examples/demo.yaml (copy in {})",
+        catalog.len(),
+        config_path.display()
+    );
     println!("  web-frontend  healthy; a maintenance window starts at +20 s for 8 s (gray)");
     println!("  checkout-api  flaps briefly at +5 s (yellow, then green)");
     println!("  billing-db    broken from the start (yellow, then red at 3 failures)");
-    println!("  session-cache crashes at +12 s; an exec intervention revives it (cyan, then green)");
+    println!(
+        "  session-cache crashes at +12 s; an exec intervention revives it (cyan, then green)"
+    );
     println!("  queue-tcp     a TCP port that stays up (silent)");
-    println!("codes go to {} (the log notifier); running for {} s\n", log.display(), args.run_for.as_secs());
+    println!(
+        "codes go to {} (the log notifier); running for {} s\n",
+        log.display(),
+        args.run_for.as_secs()
+    );
 
     let mut engine = Engine::new(
         catalog,

@@ -12,13 +12,13 @@
 //! - [`engine`]: the loop that ties them together.
 //! - [`limits`]: every bound, named once with its unit.
 
+pub mod cli;
 pub mod config;
-pub mod limits;
+pub mod demo;
+pub mod effects;
+pub mod engine;
 pub mod lifecycle;
+pub mod limits;
 pub mod probe;
 pub mod schedule;
 pub mod store;
-pub mod effects;
-pub mod engine;
-pub mod cli;
-pub mod demo;

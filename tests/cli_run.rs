@@ -89,7 +89,10 @@ fn run_writes_codes_and_summary() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "cpra run failed: {stderr}");
-    assert!(!stderr.contains("s3cret"), "a secret reached the output: {stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "a secret reached the output: {stderr}"
+    );
 
     // The header was sent with the substituted value.
     let req = ok.requests.lock().unwrap()[0].clone();
@@ -112,8 +115,15 @@ fn run_writes_codes_and_summary() {
     assert!(codes_for("good").is_empty(), "{log}");
     // bad-with-fix: threshold 1 with an intervention: yellow, the exec succeeds → cyan, then
     // verification fails (the target still answers 500) → red.
-    assert_eq!(codes_for("bad-with-fix"), vec!["yellow", "cyan", "red"], "{log}");
-    assert!(dir.join("intervened").exists(), "the exec intervention did not run");
+    assert_eq!(
+        codes_for("bad-with-fix"),
+        vec!["yellow", "cyan", "red"],
+        "{log}"
+    );
+    assert!(
+        dir.join("intervened").exists(),
+        "the exec intervention did not run"
+    );
     for v in &lines {
         for k in [
             "timestamp",
@@ -147,7 +157,10 @@ fn run_writes_codes_and_summary() {
     assert_eq!(s["states"]["up"], 2);
     assert_eq!(s["states"]["down"], 2);
     assert_eq!(s["codes"]["sent"]["red"], 2);
-    assert_eq!(s["codes"]["delivered"].as_u64().unwrap(), lines.len() as u64);
+    assert_eq!(
+        s["codes"]["delivered"].as_u64().unwrap(),
+        lines.len() as u64
+    );
     assert_eq!(s["codes"]["undelivered"], 0);
     assert_eq!(s["interventions"]["succeeded"], 1);
     assert_eq!(s["skipped"], 0);
@@ -189,7 +202,11 @@ fn sigterm_stops_cleanly_with_summary() {
     };
     assert!(status.success());
     // In-flight checks against the slow target end by their 200 ms timeout, not its 5 s.
-    assert!(t0.elapsed() < Duration::from_secs(3), "stop took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        t0.elapsed()
+    );
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     assert!(s["checks"].as_u64().unwrap() > 0);
@@ -209,7 +226,11 @@ fn check_reports_counts_and_errors() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("4 monitors"), "{stdout}");
     assert!(stdout.contains("http   3"), "{stdout}");
     assert!(stdout.contains("tcp    1"), "{stdout}");
@@ -232,13 +253,22 @@ fn check_reports_counts_and_errors() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{cmd}: {stderr}");
-        assert!(stderr.contains("monitors[0].pulse_check.timeout"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("monitors[0].pulse_check.timeout"),
+            "{cmd}: {stderr}"
+        );
         assert!(stderr.contains("NOPE_NOT_SET"), "{cmd}: {stderr}");
-        assert!(stderr.contains("monitors[1].pulse_check.interval"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("monitors[1].pulse_check.interval"),
+            "{cmd}: {stderr}"
+        );
         assert!(stderr.contains("(line 6)"), "{cmd}: {stderr}");
         assert!(stderr.contains("(line 12)"), "{cmd}: {stderr}");
         assert!(stderr.contains("(line 8)"), "{cmd}: {stderr}");
-        assert!(stderr.to_lowercase().contains("duplicate"), "{cmd}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains("duplicate"),
+            "{cmd}: {stderr}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -252,11 +282,18 @@ fn demo_shows_every_colour() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("every colour fired"), "{stdout}");
     let log = std::fs::read_to_string(dir.join("alerts.log")).unwrap();
     for c in ["red", "yellow", "green", "cyan", "gray"] {
-        assert!(log.contains(&format!("\"color\":\"{c}\"")), "{c} missing: {log}");
+        assert!(
+            log.contains(&format!("\"color\":\"{c}\"")),
+            "{c} missing: {log}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

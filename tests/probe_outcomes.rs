@@ -12,7 +12,13 @@ use cpra::lifecycle::State;
 use cpra::probe::reason::Reason;
 use cpra::store::StoreBuilder;
 
-fn http_spec(index: usize, name: &str, addr: std::net::SocketAddr, interval_ms: u64, timeout_ms: u64) -> MonitorSpec {
+fn http_spec(
+    index: usize,
+    name: &str,
+    addr: std::net::SocketAddr,
+    interval_ms: u64,
+    timeout_ms: u64,
+) -> MonitorSpec {
     MonitorSpec {
         index,
         line: 0,
@@ -94,7 +100,10 @@ fn each_target_gets_its_reason_and_healthy_ones_keep_schedule() {
 
     let specs = vec![
         http_spec(0, "healthy", healthy.addr, 250, 200),
-        with_body_contains(http_spec(1, "healthy-body", healthy2.addr, 250, 200), "\"status\":\"ok\""),
+        with_body_contains(
+            http_spec(1, "healthy-body", healthy2.addr, 250, 200),
+            "\"status\":\"ok\"",
+        ),
         http_spec(2, "err500", err500.addr, 250, 200),
         http_spec(3, "slow", slow.addr, 500, 300),
         http_spec(4, "refused", refused, 250, 200),
@@ -131,7 +140,10 @@ fn each_target_gets_its_reason_and_healthy_ones_keep_schedule() {
     // interval, so 11 or 12 have completed. Allow one either way for tick granularity.
     for name in ["healthy", "healthy-body"] {
         let n = e.status_of(name).unwrap().checks;
-        assert!((10..=13).contains(&n), "{name}: {n} checks in 3 s at 250 ms");
+        assert!(
+            (10..=13).contains(&n),
+            "{name}: {n} checks in 3 s at 250 ms"
+        );
     }
     // Every accepted check produced exactly one connection on the healthy targets.
     let checks = e.status_of("healthy").unwrap().checks as usize;
@@ -140,13 +152,20 @@ fn each_target_gets_its_reason_and_healthy_ones_keep_schedule() {
     let req = healthy.requests.lock().unwrap()[0].clone();
     assert!(req.starts_with("GET /t/healthy HTTP/1.1\r\n"), "{req}");
     assert!(req.contains("X-Check: healthy\r\n"), "{req}");
-    assert!(req.contains(&format!("Host: {}\r\n", healthy.addr)), "{req}");
+    assert!(
+        req.contains(&format!("Host: {}\r\n", healthy.addr)),
+        "{req}"
+    );
 
     let stats = e.stats();
     assert_eq!(stats.deferred, 0);
     assert_eq!(stats.lost, 0, "every check ended through its worker");
     let summary = e.shutdown();
-    assert!(summary.lateness_ms.p99 < 100.0, "lateness p99 {}", summary.lateness_ms.p99);
+    assert!(
+        summary.lateness_ms.p99 < 100.0,
+        "lateness p99 {}",
+        summary.lateness_ms.p99
+    );
 }
 
 /// A monitor never has two checks in flight: against a target that never answers, with the
@@ -159,10 +178,19 @@ fn never_two_checks_in_flight() {
     let e = run_for(specs, Duration::from_millis(2500));
     let s = e.status_of("hang").unwrap();
     assert_eq!(s.last_reason, Reason::Timeout);
-    assert_eq!(hang.max_open(), 1, "two checks of one monitor were in flight at once");
+    assert_eq!(
+        hang.max_open(),
+        1,
+        "two checks of one monitor were in flight at once"
+    );
     let stats = e.stats();
     let due_times = stats.dispatched + stats.skipped;
-    assert!((11..=13).contains(&due_times), "dispatched {} skipped {}", stats.dispatched, stats.skipped);
+    assert!(
+        (11..=13).contains(&due_times),
+        "dispatched {} skipped {}",
+        stats.dispatched,
+        stats.skipped
+    );
 }
 
 /// Retries: a failing target is tried `retries + 1` times inside one check.
@@ -205,7 +233,11 @@ fn tcp_connect_checks() {
         Duration::from_millis(1200),
     );
     let ok = e.status_of("open").unwrap();
-    assert_eq!((ok.last_reason, ok.state), (Reason::Ok, State::Up), "{ok:?}");
+    assert_eq!(
+        (ok.last_reason, ok.state),
+        (Reason::Ok, State::Up),
+        "{ok:?}"
+    );
     assert!(ok.checks >= 4);
     let bad = e.status_of("closed").unwrap();
     assert_eq!(bad.last_reason, Reason::Refused, "{bad:?}");

@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "genmonitors", about = "Write N generated cpra monitors (YAML or JSON)")]
+#[command(
+    name = "genmonitors",
+    about = "Write N generated cpra monitors (YAML or JSON)"
+)]
 struct Args {
     /// Number of monitors.
     #[arg(long, default_value_t = 1000)]
@@ -110,16 +113,24 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
     }
     for i in 0..a.count {
         let t = i % targets;
-        let host = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 1)) + (t / u64::from(a.ports)) as u32);
+        let host = Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(127, 0, 0, 1)) + (t / u64::from(a.ports)) as u32,
+        );
         let port = a.port_base as u64 + t % u64::from(a.ports);
         let tcp = unit(a.seed, i, 1) < a.tcp_share;
         let exec = unit(a.seed, i, 2) < a.exec_share;
         let name = format!("m{i}");
         if json {
             let pulse = if tcp {
-                format!("{{\"type\":\"tcp\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"host\":\"{host}\",\"port\":{port}}}}}", a.interval, a.timeout, a.unhealthy_threshold)
+                format!(
+                    "{{\"type\":\"tcp\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"host\":\"{host}\",\"port\":{port}}}}}",
+                    a.interval, a.timeout, a.unhealthy_threshold
+                )
             } else {
-                format!("{{\"type\":\"http\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"url\":\"http://{host}:{port}/t/{i}\"}}}}", a.interval, a.timeout, a.unhealthy_threshold)
+                format!(
+                    "{{\"type\":\"http\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"url\":\"http://{host}:{port}/t/{i}\"}}}}",
+                    a.interval, a.timeout, a.unhealthy_threshold
+                )
             };
             let mut extra = String::new();
             if exec {
@@ -135,13 +146,19 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
                 ));
             }
             if !a.log.is_empty() {
-                let code = format!("{{\"notify\":\"log\",\"config\":{{\"file\":{}}}}}", serde_json::Value::String(a.log.clone()));
+                let code = format!(
+                    "{{\"notify\":\"log\",\"config\":{{\"file\":{}}}}}",
+                    serde_json::Value::String(a.log.clone())
+                );
                 extra.push_str(&format!(
                     ",\"codes\":{{\"red\":{code},\"yellow\":{code},\"green\":{code},\"cyan\":{code}}}"
                 ));
             }
             let sep = if i + 1 < a.count { "," } else { "" };
-            writeln!(w, "{{\"name\":\"{name}\",\"pulse_check\":{pulse}{extra}}}{sep}")?;
+            writeln!(
+                w,
+                "{{\"name\":\"{name}\",\"pulse_check\":{pulse}{extra}}}{sep}"
+            )?;
         } else {
             writeln!(w, "  - name: {name}")?;
             writeln!(w, "    pulse_check:")?;
@@ -163,14 +180,21 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
                     .collect();
                 writeln!(w, "    intervention:")?;
                 writeln!(w, "      action: exec")?;
-                writeln!(w, "      target: {{ command: [{}], timeout: 10s }}", argv.join(", "))?;
+                writeln!(
+                    w,
+                    "      target: {{ command: [{}], timeout: 10s }}",
+                    argv.join(", ")
+                )?;
             }
             if !a.log.is_empty() {
                 if i == 0 {
                     let file = serde_json::Value::String(a.log.clone());
                     writeln!(w, "    codes: &codes")?;
                     for c in ["red", "yellow", "green", "cyan"] {
-                        writeln!(w, "      {c}: {{ notify: log, config: {{ file: {file} }} }}")?;
+                        writeln!(
+                            w,
+                            "      {c}: {{ notify: log, config: {{ file: {file} }} }}"
+                        )?;
                     }
                 } else {
                     writeln!(w, "    codes: *codes")?;

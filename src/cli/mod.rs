@@ -89,10 +89,7 @@ pub struct DemoArgs {
 }
 
 /// Loads and lowers a file. On failure, returns the full error text (every error, one per line).
-pub fn load_catalog(
-    path: &Path,
-    strict: bool,
-) -> Result<(Catalog, Vec<String>), String> {
+pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>), String> {
     let opts = LoadOptions {
         strict,
         ..LoadOptions::default()

@@ -232,8 +232,11 @@ mod tests {
         let stop = AtomicBool::new(false);
         // `test` is run directly: the argument "$CPRA_TEST_VAR" is not expanded.
         assert!(
-            attempt_once(&exec_action(&["test", "$CPRA_TEST_VAR", "=", "42"], 5000), &stop)
-                .is_err()
+            attempt_once(
+                &exec_action(&["test", "$CPRA_TEST_VAR", "=", "42"], 5000),
+                &stop
+            )
+            .is_err()
         );
         assert!(
             attempt_once(

@@ -22,7 +22,10 @@ use crate::limits::{NOTIFY_BACKOFF_INITIAL_MS, NOTIFY_BACKOFF_MAX_MS, NOTIFY_QUE
 
 /// Messages to the notifier thread.
 pub enum NotifyMsg {
-    Code { notifier: u32, code: Box<Code> },
+    Code {
+        notifier: u32,
+        code: Box<Code>,
+    },
     /// Deliver what is queued (last attempt) and exit.
     Shutdown,
 }
@@ -50,10 +53,10 @@ struct LogSink {
 impl Sink for LogSink {
     fn deliver(&mut self, codes: &VecDeque<Box<Code>>) -> Result<(), String> {
         if self.file.is_none() {
-            if let Some(dir) = std::path::Path::new(&self.path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
+            if let Some(dir) = std::path::Path::new(&self.path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                let _ = std::fs::create_dir_all(dir);
             }
             let f = OpenOptions::new()
                 .create(true)
@@ -74,10 +77,10 @@ impl Sink for LogSink {
                 break;
             }
         }
-        if result.is_ok() {
-            if let Err(e) = w.flush() {
-                result = Err(format!("writing {}: {e}", self.path));
-            }
+        if result.is_ok()
+            && let Err(e) = w.flush()
+        {
+            result = Err(format!("writing {}: {e}", self.path));
         }
         if result.is_err() {
             // Reopen next time; a partial line may have been written, which the next attempt

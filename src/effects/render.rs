@@ -70,12 +70,13 @@ pub fn texts(code: &Code) -> (String, String, String, String) {
             ),
         ),
         Cause::ThresholdReached => (
-            format!("{name} is down: {} consecutive failed checks ({failed})", e.failures),
+            format!(
+                "{name} is down: {} consecutive failed checks ({failed})",
+                e.failures
+            ),
             "incident opened; no intervention configured".into(),
             format!("investigate {name}; green follows when checks pass again"),
-            format!(
-                "{name}: failures reached the unhealthy threshold, last reason {failed}"
-            ),
+            format!("{name}: failures reached the unhealthy threshold, last reason {failed}"),
         ),
         Cause::InterventionFailed => (
             format!("{name} is down: the intervention failed ({failed})"),

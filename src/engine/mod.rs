@@ -157,7 +157,12 @@ impl Engine {
         let sched = Schedule::new(
             n,
             tick_ms as u32,
-            |i| first_due_ms(catalog.strings.get(catalog.names[i]), catalog.interval_ms[i]),
+            |i| {
+                first_due_ms(
+                    catalog.strings.get(catalog.names[i]),
+                    catalog.interval_ms[i],
+                )
+            },
             |i| catalog.enabled[i],
         );
         let life = lifecycle::Columns::new(
@@ -267,7 +272,8 @@ impl Engine {
 
     /// One monitor's current status, by name (linear search: for tests and tools).
     pub fn status_of(&self, name: &str) -> Option<MonitorStatus> {
-        let m = (0..self.catalog.len()).find(|i| self.catalog.name(MonitorId(*i as u32)) == name)?;
+        let m =
+            (0..self.catalog.len()).find(|i| self.catalog.name(MonitorId(*i as u32)) == name)?;
         Some(self.status(MonitorId(m as u32)))
     }
 

@@ -194,11 +194,17 @@ pub struct Summary {
 }
 
 pub fn colour_counts(v: &[u64; 5]) -> Counts {
-    Colour::ALL.iter().map(|c| (c.name(), v[*c as usize])).collect()
+    Colour::ALL
+        .iter()
+        .map(|c| (c.name(), v[*c as usize]))
+        .collect()
 }
 
 pub fn state_counts(v: &[u64; State::COUNT]) -> Counts {
-    State::ALL.iter().map(|s| (s.name(), v[*s as usize])).collect()
+    State::ALL
+        .iter()
+        .map(|s| (s.name(), v[*s as usize]))
+        .collect()
 }
 
 pub fn reason_counts(v: &[u64; Reason::COUNT], failures_only: bool) -> Counts {

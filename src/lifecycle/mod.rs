@@ -112,9 +112,16 @@ pub enum Input {
         status: u16,
     },
     /// An intervention finished after all its attempts.
-    InterventionDone { monitor: u32, ok: bool },
-    MaintenanceStart { monitor: u32 },
-    MaintenanceEnd { monitor: u32 },
+    InterventionDone {
+        monitor: u32,
+        ok: bool,
+    },
+    MaintenanceStart {
+        monitor: u32,
+    },
+    MaintenanceEnd {
+        monitor: u32,
+    },
 }
 
 /// A transition. Every transition is an event; `colour` is set when it sends a code.

@@ -82,7 +82,12 @@ fn run(row: &Row) {
         }
         now += 1_000;
     }
-    assert_eq!(starts.len(), row.starts, "{}: interventions started", row.name);
+    assert_eq!(
+        starts.len(),
+        row.starts,
+        "{}: interventions started",
+        row.name
+    );
 }
 
 use Colour::{Cyan, Gray, Green, Red, Yellow};
@@ -379,7 +384,11 @@ fn stale_intervention_outcome_is_ignored() {
         unhealthy: 3,
         healthy: None,
         intervention: IV,
-        script: &[(IvOk, &[], Up), (IvFail, &[], Up), (Fail, &[Yellow], Degraded)],
+        script: &[
+            (IvOk, &[], Up),
+            (IvFail, &[], Up),
+            (Fail, &[Yellow], Degraded),
+        ],
         starts: 0,
     });
 }
@@ -391,7 +400,11 @@ fn batch_of_many_monitors() {
     let mut c = Columns::new(&vec![2; n], &vec![2; n], &vec![3; n], &vec![NONE; n]);
     let inputs: Vec<Input> = (0..n as u32)
         .flat_map(|m| {
-            let reason = if m % 2 == 0 { Reason::Timeout } else { Reason::Ok };
+            let reason = if m % 2 == 0 {
+                Reason::Timeout
+            } else {
+                Reason::Ok
+            };
             [Input::Check {
                 monitor: m,
                 reason,

@@ -9,7 +9,9 @@
 //! [`RESPONSE_BODY_BYTES_MAX`]. Being I/O-free, the whole module is tested (and fuzzed) on
 //! byte strings.
 
-use crate::limits::{RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX, RESPONSE_HEADERS_COUNT_MAX};
+use crate::limits::{
+    RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX, RESPONSE_HEADERS_COUNT_MAX,
+};
 use crate::probe::reason::Reason;
 use crate::store::HttpProbe;
 
@@ -17,7 +19,11 @@ use crate::store::HttpProbe;
 pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, path: &str) {
     out.extend_from_slice(probe.method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(if path.is_empty() { b"/" } else { path.as_bytes() });
+    out.extend_from_slice(if path.is_empty() {
+        b"/"
+    } else {
+        path.as_bytes()
+    });
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !probe.sets_host {
         out.extend_from_slice(b"Host: ");
@@ -25,7 +31,9 @@ pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, p
         out.extend_from_slice(b"\r\n");
     }
     if !probe.sets_user_agent {
-        out.extend_from_slice(concat!("User-Agent: cpra/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes());
+        out.extend_from_slice(
+            concat!("User-Agent: cpra/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
+        );
     }
     out.extend_from_slice(probe.header_block.as_bytes());
     out.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -147,8 +155,7 @@ impl Exchange {
                 let mut framing = Framing::UntilEof;
                 for h in resp.headers.iter() {
                     if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                        if h.value.eq_ignore_ascii_case(b"chunked")
-                            || h.value.ends_with(b"chunked")
+                        if h.value.eq_ignore_ascii_case(b"chunked") || h.value.ends_with(b"chunked")
                         {
                             framing = Framing::Chunked;
                         }
@@ -395,8 +402,14 @@ mod tests {
     #[test]
     fn garbage_and_truncation_are_protocol() {
         let p = probe(None);
-        assert_eq!(judge_all_splits(b"\x00\xffgarbage\r\n\r\n", &p).0, Reason::Protocol);
-        assert_eq!(judge_all_splits(b"HTTP/1.1 200 OK\r\nX: y", &p).0, Reason::Protocol);
+        assert_eq!(
+            judge_all_splits(b"\x00\xffgarbage\r\n\r\n", &p).0,
+            Reason::Protocol
+        );
+        assert_eq!(
+            judge_all_splits(b"HTTP/1.1 200 OK\r\nX: y", &p).0,
+            Reason::Protocol
+        );
         assert_eq!(judge_all_splits(b"", &p).0, Reason::Protocol);
     }
 
@@ -462,7 +475,10 @@ mod tests {
         let p = probe(Some("needle"));
         let mut ex = Exchange::new();
         assert_eq!(
-            ex.feed_head(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n", &p),
+            ex.feed_head(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n",
+                &p
+            ),
             None
         );
         let block = vec![b'a'; 64 * 1024];

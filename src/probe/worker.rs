@@ -81,7 +81,9 @@ impl WorkerHandle {
     /// A handle with no thread behind it: the caller holds the worker's ends of both rings and
     /// plays the worker itself. Used by benches and tests that drive the engine without I/O;
     /// `poll` only provides the waker's registry.
-    pub fn detached(poll: &Poll) -> io::Result<(WorkerHandle, Consumer<Request>, Producer<Completion>)> {
+    pub fn detached(
+        poll: &Poll,
+    ) -> io::Result<(WorkerHandle, Consumer<Request>, Producer<Completion>)> {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (req_tx, req_rx) = ring::<Request>(REQUEST_RING_CAPACITY);
         let (done_tx, done_rx) = ring::<Completion>(COMPLETION_RING_CAPACITY);
@@ -126,7 +128,15 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
             if let Some(core) = cfg.core {
                 core_affinity::set_for_current(core);
             }
-            let mut w = Worker::new(catalog, epoch, poll, req_rx, done_tx, stop2, cfg.in_flight_max);
+            let mut w = Worker::new(
+                catalog,
+                epoch,
+                poll,
+                req_rx,
+                done_tx,
+                stop2,
+                cfg.in_flight_max,
+            );
             w.run();
             w.stats
         })?;
@@ -373,8 +383,12 @@ impl Worker {
             return;
         }
         let check_seq = self.conns[slot as usize].check_seq;
-        self.timers
-            .push(Reverse((req.deadline_us, slot, check_seq, TimerKind::Deadline)));
+        self.timers.push(Reverse((
+            req.deadline_us,
+            slot,
+            check_seq,
+            TimerKind::Deadline,
+        )));
         self.begin_attempt(slot);
     }
 
@@ -408,10 +422,10 @@ impl Worker {
                 c.exchange.reset();
                 c.wbuf.clear();
                 c.wpos = 0;
-                if c.kind == ProbeKind::HTTP {
-                    if let ProbeSpec::Http(h) = catalog.spec(m) {
-                        render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
-                    }
+                if c.kind == ProbeKind::HTTP
+                    && let ProbeSpec::Http(h) = catalog.spec(m)
+                {
+                    render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
                 }
             }
             Err(e) => {
@@ -572,16 +586,13 @@ impl Worker {
             return;
         }
         let latency_us = now.saturating_sub(c.started_us);
-        if reason == Reason::Ok {
-            if let Some(ProbeSpec::Http(h)) = catalog
-                .spec_of
-                .get(c.req.monitor as usize)
-                .map(|_| catalog.spec(MonitorId(c.req.monitor)))
-            {
-                if h.max_response_time_us > 0 && latency_us > h.max_response_time_us {
-                    reason = Reason::Slow;
-                }
-            }
+        if reason == Reason::Ok
+            && (c.req.monitor as usize) < catalog.len()
+            && let ProbeSpec::Http(h) = catalog.spec(MonitorId(c.req.monitor))
+            && h.max_response_time_us > 0
+            && latency_us > h.max_response_time_us
+        {
+            reason = Reason::Slow;
         }
         self.pending_out.push(Completion {
             monitor: c.req.monitor,

@@ -81,7 +81,9 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub fn status_ok(&self, status: u16) -> bool {
-        self.expected.iter().any(|r| r.lo <= status && status <= r.hi)
+        self.expected
+            .iter()
+            .any(|r| r.lo <= status && status <= r.hi)
     }
 }
 
