@@ -7,8 +7,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cpra::config::{Format, LoadOptions, load_bytes};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Block-style YAML, as an operator (or the Go original's generator) writes it.
 fn yaml(n: usize) -> String {
@@ -61,17 +61,25 @@ fn load(text: &str, format: Format, n: usize) {
 
 fn bench(c: &mut Criterion) {
     let quick = std::env::var_os("CPRA_BENCH_QUICK").is_some();
-    let sizes: &[usize] = if quick { &[100_000] } else { &[100_000, 1_000_000] };
+    let sizes: &[usize] = if quick {
+        &[100_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
     let mut g = c.benchmark_group("config_load");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     for &n in sizes {
         let y = yaml(n);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(format!("yaml_{n}"), |b| b.iter(|| load(&y, Format::Yaml, n)));
+        g.bench_function(format!("yaml_{n}"), |b| {
+            b.iter(|| load(&y, Format::Yaml, n))
+        });
         drop(y);
         let j = json(n);
-        g.bench_function(format!("json_{n}"), |b| b.iter(|| load(&j, Format::Json, n)));
+        g.bench_function(format!("json_{n}"), |b| {
+            b.iter(|| load(&j, Format::Json, n))
+        });
     }
     g.finish();
 }

@@ -1,0 +1,418 @@
+//! JSON reading: serde_json visits the `monitors` array one element at a time.
+//!
+//! A `DeserializeSeed` chain (root object → `monitors` array → one [`Node`]) lets serde_json
+//! drive the parse while we keep at most one monitor's tree: each element is built, lowered
+//! through the same pass as YAML, handed to the collector and dropped. JSON has no useful line
+//! per value for us, so nodes carry line 0 (reported as no line); syntax errors carry
+//! serde_json's line and column.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+
+use crate::config::error::ConfigError;
+use crate::config::lower::lower_item;
+use crate::config::node::{Key, Node, Style};
+use crate::config::{Collector, LoadOptions};
+use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX};
+
+/// Reads JSON `bytes` into `col`. A fatal problem (syntax error) is returned.
+pub(crate) fn load(
+    bytes: &[u8],
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
+) -> Result<(), ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut ctx = Ctx {
+        opts,
+        col,
+        index: 0,
+        seen_monitors: false,
+        root_ok: true,
+    };
+    let res = Root { ctx: &mut ctx }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Err(e) = res {
+        return Err(json_error(&e));
+    }
+    if !ctx.root_ok {
+        return Ok(());
+    }
+    if !ctx.seen_monitors {
+        ctx.col.issue(
+            true,
+            ConfigError::file(
+                "monitors",
+                None,
+                "missing: the file must have a `monitors` list (it may be empty: \"monitors\": [])",
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn json_error(e: &serde_json::Error) -> ConfigError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = text.strip_suffix(&suffix).unwrap_or(&text);
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "JSON ends too early",
+        serde_json::error::Category::Syntax => "JSON syntax error",
+        serde_json::error::Category::Io => "cannot read JSON",
+        serde_json::error::Category::Data => "invalid JSON value",
+    };
+    let line = (e.line() > 0).then(|| u32::try_from(e.line()).unwrap_or(u32::MAX));
+    ConfigError::file("", line, format!("{what} (column {}): {msg}", e.column()))
+}
+
+struct Ctx<'a, 'c> {
+    opts: &'a LoadOptions,
+    col: &'a mut Collector<'c>,
+    index: usize,
+    seen_monitors: bool,
+    root_ok: bool,
+}
+
+struct Root<'x, 'a, 'c> {
+    ctx: &'x mut Ctx<'a, 'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for Root<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a \"monitors\" list")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == "monitors" && !self.ctx.seen_monitors {
+                self.ctx.seen_monitors = true;
+                map.next_value_seed(Monitors {
+                    ctx: &mut *self.ctx,
+                })?;
+                continue;
+            }
+            let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+            map.next_value_seed(NodeSeed {
+                depth: 1,
+                budget: &mut budget,
+            })?;
+            if key == "monitors" {
+                self.ctx.col.issue(
+                    true,
+                    ConfigError::file("monitors", None, "duplicate key \"monitors\""),
+                );
+            } else if !key.starts_with("x-") {
+                let strict = self.ctx.opts.strict;
+                let msg = format!("unknown top-level key {key:?}; the file holds \"monitors\"");
+                let msg = if strict {
+                    msg
+                } else {
+                    format!("{msg} (ignored)")
+                };
+                self.ctx
+                    .col
+                    .issue(strict, ConfigError::file(key.into_owned(), None, msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+        while seq
+            .next_element_seed(NodeSeed {
+                depth: 1,
+                budget: &mut budget,
+            })?
+            .is_some()
+        {}
+        self.not_object("a list");
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_object("a string");
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_object("a boolean");
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_object("a number");
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_object("a number");
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_object("a number");
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.not_object("null");
+        Ok(())
+    }
+}
+
+impl Root<'_, '_, '_> {
+    fn not_object(self, found: &str) {
+        self.ctx.root_ok = false;
+        self.ctx.col.issue(
+            true,
+            ConfigError::file(
+                "",
+                None,
+                format!("the top level must be an object with a \"monitors\" list, found {found}"),
+            ),
+        );
+    }
+}
+
+struct Monitors<'x, 'a, 'c> {
+    ctx: &'x mut Ctx<'a, 'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for Monitors<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if let Some(found) = d.deserialize_any(Elements {
+            ctx: &mut *self.ctx,
+        })? {
+            self.ctx.col.issue(
+                true,
+                ConfigError::file(
+                    "monitors",
+                    None,
+                    format!("expected a list of monitors, found {found}"),
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Visits the elements of `monitors`; `Some(kind)` when it is not a list.
+struct Elements<'x, 'a, 'c> {
+    ctx: &'x mut Ctx<'a, 'c>,
+}
+
+impl<'de> Visitor<'de> for Elements<'_, '_, '_> {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of monitors")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        loop {
+            let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+            let Some(node) = seq.next_element_seed(NodeSeed {
+                depth: 1,
+                budget: &mut budget,
+            })?
+            else {
+                break;
+            };
+            let item = lower_item(&node, self.ctx.index, self.ctx.opts);
+            self.ctx.index += 1;
+            self.ctx.col.item(item);
+        }
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(Some("an object"))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Some("a string"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Some("a boolean"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some("null"))
+    }
+}
+
+/// Builds one [`Node`], charging `budget` and bounding depth.
+struct NodeSeed<'b> {
+    depth: usize,
+    budget: &'b mut usize,
+}
+
+impl NodeSeed<'_> {
+    fn spend<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        if *self.budget == 0 {
+            return Err(E::custom(format!(
+                "a monitor entry has more than {CONFIG_NODES_PER_MONITOR_MAX} values"
+            )));
+        }
+        *self.budget -= 1;
+        Ok(())
+    }
+}
+
+fn plain<'de>(text: String) -> Node<'de> {
+    Node::Scalar {
+        text: Cow::Owned(text),
+        style: Style::Plain,
+        line: 0,
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node<'de>;
+    fn deserialize<D: Deserializer<'de>>(mut self, d: D) -> Result<Node<'de>, D::Error> {
+        if self.depth > CONFIG_DEPTH_MAX {
+            return Err(D::Error::custom(format!(
+                "nested deeper than {CONFIG_DEPTH_MAX} levels"
+            )));
+        }
+        self.spend::<D::Error>()?;
+        d.deserialize_any(self)
+    }
+}
+
+fn quoted<'de>(text: Cow<'de, str>) -> Node<'de> {
+    Node::Scalar {
+        text,
+        style: Style::Quoted,
+        line: 0,
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
+        Ok(quoted(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Node<'de>, E> {
+        Ok(quoted(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Node<'de>, E> {
+        Ok(quoted(Cow::Owned(v)))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Node<'de>, E> {
+        Ok(plain(if v { "true" } else { "false" }.to_string()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Node<'de>, E> {
+        Ok(plain(v.to_string()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Node<'de>, E> {
+        Ok(plain(v.to_string()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node<'de>, E> {
+        Ok(plain(v.to_string()))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Node<'de>, E> {
+        Ok(plain("null".to_string()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(n) = seq.next_element_seed(NodeSeed {
+            depth: self.depth + 1,
+            budget: &mut *self.budget,
+        })? {
+            items.push(n);
+        }
+        Ok(Node::Seq { items, line: 0 })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        let mut entries = Vec::with_capacity(4);
+        while let Some(text) = map.next_key_seed(KeySeed)? {
+            let v = map.next_value_seed(NodeSeed {
+                depth: self.depth + 1,
+                budget: &mut *self.budget,
+            })?;
+            entries.push((
+                Key {
+                    text,
+                    line: 0,
+                    complex: false,
+                },
+                v,
+            ));
+        }
+        Ok(Node::Map { entries, line: 0 })
+    }
+}
+
+/// A mapping key, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}

@@ -1,0 +1,133 @@
+//! What this build of cpra parses but does not run yet.
+//!
+//! The loader accepts and validates every feature of the file format, but a monitor that asks
+//! for something the engine cannot do must not load as if it worked (the Go original's
+//! notifiers "pretended to send"). [`NOT_YET_SUPPORTED`] is that list, one entry per feature:
+//! when the engine learns a feature, delete its entry, nothing else. The loader applies the list
+//! unless [`super::LoadOptions::allow_unsupported`] is set (tests of the parser itself).
+
+use crate::config::model::{
+    Colour, InterventionAction, MonitorSpec, NotifierSpec, PulseKind, Scheme,
+};
+
+/// One refused feature of one monitor: where it is and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// Keys below the monitor, e.g. `["pulse_check", "config", "url"]`.
+    pub path: Vec<&'static str>,
+    /// What is refused, e.g. `https:// URLs`.
+    pub what: String,
+}
+
+impl Unsupported {
+    pub fn message(&self) -> String {
+        format!("{} is not yet supported by this build of cpra", self.what)
+    }
+}
+
+type Check = fn(&MonitorSpec, &mut Vec<Unsupported>);
+
+fn at(path: &[&'static str], what: impl Into<String>) -> Unsupported {
+    Unsupported {
+        path: path.to_vec(),
+        what: what.into(),
+    }
+}
+
+fn http(spec: &MonitorSpec) -> Option<&crate::config::model::HttpPulse> {
+    match &spec.pulse.kind {
+        PulseKind::Http(h) => Some(h),
+        _ => None,
+    }
+}
+
+/// Features not run by this build. Delete an entry when the engine runs the feature.
+pub const NOT_YET_SUPPORTED: &[Check] = &[
+    // HTTPS pulses (needs the rustls probe).
+    |s, out| {
+        if http(s).is_some_and(|h| h.url.scheme == Scheme::Https) {
+            out.push(at(&["pulse_check", "config", "url"], "https:// URLs"));
+        }
+    },
+    // Pulse types other than http and tcp.
+    |s, out| {
+        if matches!(
+            s.pulse.kind,
+            PulseKind::Icmp(_) | PulseKind::Dns(_) | PulseKind::Tls(_)
+        ) {
+            out.push(at(
+                &["pulse_check", "type"],
+                format!("pulse type {}", s.pulse.kind.type_name()),
+            ));
+        }
+    },
+    // Connection reuse between checks.
+    |s, out| {
+        if http(s).is_some_and(|h| h.keepalive) {
+            out.push(at(
+                &["pulse_check", "config", "keepalive"],
+                "keepalive: true",
+            ));
+        }
+    },
+    // Following redirects.
+    |s, out| {
+        if http(s).is_some_and(|h| h.follow_redirects > 0) {
+            out.push(at(
+                &["pulse_check", "config", "follow_redirects"],
+                "follow_redirects > 0",
+            ));
+        }
+    },
+    // TLS options of HTTP pulses (they only mean something with https).
+    |s, out| {
+        if http(s).is_some_and(|h| h.insecure_skip_verify) {
+            out.push(at(
+                &["pulse_check", "config", "insecure_skip_verify"],
+                "insecure_skip_verify",
+            ));
+        }
+        if http(s).is_some_and(|h| h.cert_expiry_warning.is_some()) {
+            out.push(at(
+                &["pulse_check", "config", "cert_expiry_warning"],
+                "cert_expiry_warning",
+            ));
+        }
+    },
+    // Intervention actions other than exec.
+    |s, out| {
+        if let Some(i) = &s.intervention
+            && matches!(
+                i.action,
+                InterventionAction::Docker { .. } | InterventionAction::Webhook { .. }
+            )
+        {
+            out.push(at(
+                &["intervention", "action"],
+                format!("intervention action {}", i.action.type_name()),
+            ));
+        }
+    },
+    // Notifiers other than log.
+    |s, out| {
+        for c in Colour::ALL {
+            if let Some(code) = s.codes.get(c)
+                && !matches!(code.notify, NotifierSpec::Log { .. })
+            {
+                out.push(at(
+                    &["codes", c.name(), "notify"],
+                    format!("notifier {}", code.notify.type_name()),
+                ));
+            }
+        }
+    },
+];
+
+/// Everything in a valid `spec` that this build refuses to run.
+pub fn not_yet_supported(spec: &MonitorSpec) -> Vec<Unsupported> {
+    let mut out = Vec::new();
+    for check in NOT_YET_SUPPORTED {
+        check(spec, &mut out);
+    }
+    out
+}

@@ -1,0 +1,758 @@
+//! YAML reading: the yaml-rust2 event stream → one [`Node`] per monitor → lowering.
+//!
+//! **Streaming.** Events are pulled from yaml-rust2's parser and assembled into a tree for one
+//! element of `monitors` at a time; the element is lowered and dropped before the next one is
+//! read. Only anchored nodes are kept (they may be referenced later).
+//!
+//! **Parallel, speculatively.** yaml-rust2 parses about 60 MB/s on one core, too slow for a
+//! million monitors in the time budget, and a faster hand-written reader would not be general
+//! YAML. So a large file is cut into slices at lines that look like an element of `monitors`
+//! (the element column, then `- `), and each slice is parsed by the *same general parser* on its
+//! own thread, as the file's head (everything before the first element) followed by the slice.
+//! A cut is only trusted when the parse proves it: a slice ending inside a quoted scalar or a
+//! flow collection fails to parse; a slice that does not hold exactly the elements the cut
+//! predicted, whose list ends before the slice does, or that reaches other top-level keys, is
+//! rejected; aliases to anchors of another slice fail as unknown anchors; a head that defines
+//! anchors which elements may redefine disables the scheme. On any doubt the loader falls back
+//! to the plain sequential parse of the whole file, which alone produces syntax errors. Slices
+//! are delivered to the sink in file order and only after every earlier slice was proven, so the
+//! sink never sees a monitor twice; the fallback skips what was already delivered.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, mpsc};
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
+
+use crate::config::error::ConfigError;
+use crate::config::lower::{Item, lower_item};
+use crate::config::node::{Key, Node, Style, apply_merges};
+use crate::config::{Collector, LoadOptions};
+use crate::limits::{
+    CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX,
+    CONFIG_NODES_PER_MONITOR_MAX,
+};
+
+type Chars<'t> = std::iter::Chain<std::str::Chars<'t>, std::str::Chars<'t>>;
+
+/// Maps a line of the text a parser sees (head + slice) to the line in the file.
+#[derive(Clone, Copy)]
+struct LineMap {
+    /// Lines in the head (the head ends with a newline).
+    head_lines: u32,
+    /// File line of the first line of the slice.
+    body_first_line: u32,
+}
+
+impl LineMap {
+    const IDENTITY: LineMap = LineMap {
+        head_lines: 0,
+        body_first_line: 1,
+    };
+
+    fn map(&self, line: usize) -> u32 {
+        let l = u32::try_from(line).unwrap_or(u32::MAX);
+        if l <= self.head_lines {
+            l
+        } else {
+            (l - self.head_lines - 1).saturating_add(self.body_first_line)
+        }
+    }
+}
+
+/// Why reading stopped.
+enum Stop {
+    Syntax(ScanError),
+    Limit { line: u32, message: String },
+}
+
+/// Builds [`Node`]s from the event stream, resolving aliases and merge keys.
+struct Reader<'t> {
+    parser: Parser<Chars<'t>>,
+    anchors: HashMap<usize, (Node<'static>, usize)>,
+    anchors_defined: usize,
+    lines: LineMap,
+}
+
+impl<'t> Reader<'t> {
+    fn new(head: &'t str, body: &'t str, lines: LineMap) -> Self {
+        Reader {
+            parser: Parser::new(head.chars().chain(body.chars())),
+            anchors: HashMap::new(),
+            anchors_defined: 0,
+            lines,
+        }
+    }
+
+    fn next(&mut self) -> Result<(Event, Marker), Stop> {
+        self.parser.next_token().map_err(Stop::Syntax)
+    }
+
+    fn line(&self, m: &Marker) -> u32 {
+        self.lines.map(m.line())
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node<'static>, count: usize) {
+        if anchor != 0 {
+            self.anchors_defined += 1;
+            self.anchors.insert(anchor, (node.clone(), count));
+        }
+    }
+
+    /// Reads the node that starts with `ev`. `budget` is the nodes left for this monitor.
+    fn node(
+        &mut self,
+        ev: Event,
+        mark: Marker,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<Node<'static>, Stop> {
+        let line = self.line(&mark);
+        if depth > CONFIG_DEPTH_MAX {
+            return Err(Stop::Limit {
+                line,
+                message: format!("nested deeper than {CONFIG_DEPTH_MAX} levels"),
+            });
+        }
+        let before = *budget;
+        let spend = |budget: &mut usize, n: usize| {
+            if *budget < n {
+                Err(Stop::Limit {
+                    line,
+                    message: format!(
+                        "entry has more than {CONFIG_NODES_PER_MONITOR_MAX} values (aliases included)"
+                    ),
+                })
+            } else {
+                *budget -= n;
+                Ok(())
+            }
+        };
+        spend(budget, 1)?;
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let style = if style == TScalarStyle::Plain && !forced_str {
+                    Style::Plain
+                } else {
+                    Style::Quoted
+                };
+                let node = Node::Scalar {
+                    text: Cow::Owned(text),
+                    style,
+                    line,
+                };
+                self.remember(anchor, &node, 1);
+                Ok(node)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (ev, m) = self.next()?;
+                    if matches!(ev, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(ev, m, depth + 1, budget)?);
+                }
+                let node = Node::Seq { items, line };
+                self.remember(anchor, &node, before - *budget);
+                Ok(node)
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut entries: Vec<(Key<'static>, Node<'static>)> = Vec::with_capacity(4);
+                let mut merges = Vec::new();
+                loop {
+                    let (ev, m) = self.next()?;
+                    if matches!(ev, Event::MappingEnd) {
+                        break;
+                    }
+                    let key_line = self.line(&m);
+                    let mut is_merge = false;
+                    let key = match self.node(ev, m, depth + 1, budget)? {
+                        Node::Scalar { text, style, .. } => {
+                            is_merge = style == Style::Plain && text == "<<";
+                            Key {
+                                text,
+                                line: key_line,
+                                complex: false,
+                            }
+                        }
+                        _ => Key {
+                            text: Cow::Borrowed(""),
+                            line: key_line,
+                            complex: true,
+                        },
+                    };
+                    let (ev, m) = self.next()?;
+                    let value = self.node(ev, m, depth + 1, budget)?;
+                    if is_merge {
+                        merges.push((key, value));
+                    } else {
+                        entries.push((key, value));
+                    }
+                }
+                if !merges.is_empty() {
+                    apply_merges(&mut entries, merges);
+                }
+                let node = Node::Map { entries, line };
+                self.remember(anchor, &node, before - *budget);
+                Ok(node)
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((node, count)) => {
+                    let (node, count) = (node.clone(), *count);
+                    // One node was already charged for the alias itself.
+                    spend(budget, count.saturating_sub(1))?;
+                    Ok(node)
+                }
+                // The parser rejects unknown anchors; an anchor on the `monitors` list itself
+                // (never stored, it would be the whole file) ends up here.
+                None => Err(Stop::Limit {
+                    line,
+                    message: "this alias refers to an anchor that cannot be used here".into(),
+                }),
+            },
+            other => Err(Stop::Limit {
+                line,
+                message: format!("unexpected YAML event {other:?}"),
+            }),
+        }
+    }
+}
+
+/// One parse of (head + slice).
+struct Job<'t> {
+    head: &'t str,
+    body: &'t str,
+    lines: LineMap,
+    first_index: usize,
+    /// `Some(n)`: speculative slice predicted to hold `n` elements; any surprise is `Rejected`.
+    expected_items: Option<usize>,
+    /// Report problems with top-level keys before `monitors` (only the first slice does).
+    report_head: bool,
+    /// Last slice of the file (the only one that may see what follows the list).
+    last: bool,
+    /// Line (in the parser's numbering) where the text ends.
+    eof_line: usize,
+}
+
+/// What a slice found besides its elements.
+#[derive(Default)]
+struct JobOut {
+    head_anchors: bool,
+    item_anchors: bool,
+}
+
+enum JobFail {
+    /// The speculation was wrong (or cannot be trusted): fall back to a sequential parse.
+    Rejected,
+    /// The file is broken in a way that stops reading (syntax error, limit).
+    Fatal(ConfigError),
+}
+
+/// Problems with the file as a whole, in order: (error?, problem).
+type FileIssues = Vec<(bool, ConfigError)>;
+
+fn run_job(
+    job: &Job<'_>,
+    opts: &LoadOptions,
+    emit: &mut dyn FnMut(Item),
+    file: &mut FileIssues,
+) -> Result<JobOut, JobFail> {
+    let speculative = job.expected_items.is_some();
+    let mut r = Reader::new(job.head, job.body, job.lines);
+    let mut out = JobOut::default();
+    let lines = job.lines;
+    let fail = |stop: Stop, index: Option<usize>| -> JobFail {
+        if speculative {
+            return JobFail::Rejected;
+        }
+        JobFail::Fatal(match stop {
+            Stop::Syntax(e) => ConfigError::file(
+                "",
+                Some(lines.map(e.marker().line())),
+                format!(
+                    "YAML syntax error (column {}): {}",
+                    e.marker().col() + 1,
+                    e.info()
+                ),
+            ),
+            Stop::Limit { line, message } => ConfigError {
+                index,
+                name: None,
+                path: index.map(|i| format!("monitors[{i}]")).unwrap_or_default(),
+                line: Some(line),
+                message,
+            },
+        })
+    };
+    let reject_or = |file: &mut FileIssues, e: ConfigError| -> Result<(), JobFail> {
+        if speculative {
+            return Err(JobFail::Rejected);
+        }
+        file.push((true, e));
+        Ok(())
+    };
+
+    // Stream and document start.
+    let (ev, _) = r.next().map_err(|s| fail(s, None))?;
+    debug_assert!(matches!(ev, Event::StreamStart));
+    let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+    match ev {
+        Event::DocumentStart => {}
+        Event::StreamEnd => {
+            reject_or(
+                file,
+                ConfigError::file(
+                    "",
+                    None,
+                    "the file is empty: expected a mapping with a `monitors` list",
+                ),
+            )?;
+            return Ok(out);
+        }
+        _ => {
+            let line = r.line(&m);
+            reject_or(
+                file,
+                ConfigError::file("", Some(line), "unexpected start of YAML stream"),
+            )?;
+            return Ok(out);
+        }
+    }
+
+    // Root mapping.
+    let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+    if !matches!(ev, Event::MappingStart(..)) {
+        let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+        let n = r.node(ev, m, 0, &mut budget).map_err(|s| fail(s, None))?;
+        reject_or(
+            file,
+            ConfigError::file(
+                "",
+                Some(n.line()),
+                format!(
+                    "the top level must be a mapping with a `monitors` list, found {}",
+                    n.kind_name()
+                ),
+            ),
+        )?;
+        return Ok(out);
+    }
+    let mut seen_monitors = false;
+    let mut count = 0usize;
+    loop {
+        let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+        if matches!(ev, Event::MappingEnd) {
+            break;
+        }
+        let key_line = r.line(&m);
+        let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+        let key = r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+        let key_text = match &key {
+            Node::Scalar { text, .. } => Some(text.as_ref()),
+            _ => None,
+        };
+        if key_text == Some("monitors") && !seen_monitors {
+            seen_monitors = true;
+            let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+            if !matches!(ev, Event::SequenceStart(..)) {
+                let n = r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+                reject_or(
+                    file,
+                    ConfigError::file(
+                        "monitors",
+                        Some(n.line()),
+                        format!("expected a list of monitors, found {}", n.kind_name()),
+                    ),
+                )?;
+                continue;
+            }
+            out.head_anchors = r.anchors_defined > 0;
+            loop {
+                let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+                if let Event::SequenceEnd = ev {
+                    if speculative && !job.last && m.line() != job.eof_line {
+                        return Err(JobFail::Rejected);
+                    }
+                    break;
+                }
+                if speculative && count == 0 && m.line() <= job.lines.head_lines as usize {
+                    return Err(JobFail::Rejected);
+                }
+                let index = job.first_index + count;
+                let anchors_before = r.anchors_defined;
+                let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+                let node = r
+                    .node(ev, m, 1, &mut budget)
+                    .map_err(|s| fail(s, Some(index)))?;
+                out.item_anchors |= r.anchors_defined > anchors_before;
+                emit(lower_item(&node, index, opts));
+                count += 1;
+                if job.expected_items.is_some_and(|n| count > n) {
+                    return Err(JobFail::Rejected);
+                }
+            }
+            if job.expected_items.is_some_and(|n| count != n) {
+                return Err(JobFail::Rejected);
+            }
+            continue;
+        }
+        // Any other top-level key: read its value (it may hold anchors) and check the key.
+        let (ev, m) = r.next().map_err(|s| fail(s, None))?;
+        r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+        if seen_monitors && speculative && !job.last {
+            return Err(JobFail::Rejected);
+        }
+        if seen_monitors || job.report_head {
+            match key_text {
+                Some("monitors") => file.push((
+                    true,
+                    ConfigError::file("monitors", Some(key_line), "duplicate key \"monitors\""),
+                )),
+                Some(k) if k.starts_with("x-") => {}
+                Some(k) => {
+                    let msg = format!(
+                        "unknown top-level key {k:?}; the file holds `monitors:` (keys starting with x- are free for anchors)"
+                    );
+                    file.push((
+                        opts.strict,
+                        ConfigError::file(
+                            k,
+                            Some(key_line),
+                            if opts.strict {
+                                msg
+                            } else {
+                                format!("{msg} (ignored)")
+                            },
+                        ),
+                    ));
+                }
+                None => file.push((
+                    true,
+                    ConfigError::file("", Some(key_line), "top-level keys must be plain strings"),
+                )),
+            }
+        }
+    }
+    if !seen_monitors {
+        reject_or(
+            file,
+            ConfigError::file(
+                "monitors",
+                None,
+                "missing: the file must have a `monitors` list (it may be empty: `monitors: []`)",
+            ),
+        )?;
+    }
+    let (ev, _) = r.next().map_err(|s| fail(s, None))?;
+    debug_assert!(matches!(ev, Event::DocumentEnd));
+    if speculative && !job.last {
+        let (ev, _) = r.next().map_err(|s| fail(s, None))?;
+        if !matches!(ev, Event::StreamEnd) {
+            return Err(JobFail::Rejected);
+        }
+    } else if let Ok((Event::DocumentStart, m)) = r.next() {
+        let line = r.line(&m);
+        file.push((
+            false,
+            ConfigError::file(
+                "",
+                Some(line),
+                "only the first YAML document is read; the rest of the file is ignored",
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads YAML `text` into `col`. A fatal problem (syntax error) is returned.
+pub(crate) fn load(
+    text: &str,
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
+) -> Result<(), ConfigError> {
+    let threads = opts.effective_threads();
+    let chunk_bytes = if opts.chunk_bytes == 0 {
+        CONFIG_CHUNK_BYTES
+    } else {
+        opts.chunk_bytes
+    };
+    if threads >= 2 && text.len() >= 2 * chunk_bytes {
+        let planned = plan(text, chunk_bytes);
+        if let Some(plan) = &planned
+            && parallel(text, plan, threads, opts, col)
+        {
+            return Ok(());
+        }
+        if opts.forbid_fallback {
+            let why = if planned.is_some() {
+                "a slice was rejected"
+            } else {
+                "no plan"
+            };
+            return Err(ConfigError::file(
+                "",
+                None,
+                format!("parallel YAML reader fell back: {why}"),
+            ));
+        }
+        col.restart();
+    }
+    let job = Job {
+        head: "",
+        body: text,
+        lines: LineMap::IDENTITY,
+        first_index: 0,
+        expected_items: None,
+        report_head: true,
+        last: true,
+        eof_line: 0,
+    };
+    let mut file = Vec::new();
+    let res = run_job(&job, opts, &mut |item| col.item(item), &mut file);
+    for (is_error, e) in file {
+        col.issue(is_error, e);
+    }
+    match res {
+        Ok(_) => Ok(()),
+        Err(JobFail::Fatal(e)) => Err(e),
+        Err(JobFail::Rejected) => Err(ConfigError::file(
+            "",
+            None,
+            "internal error: sequential parse rejected",
+        )),
+    }
+}
+
+/// A proposed cut of the file.
+struct Plan<'t> {
+    head: &'t str,
+    head_lines: u32,
+    head_anchors: bool,
+    slices: Vec<Slice>,
+}
+
+struct Slice {
+    start: usize,
+    end: usize,
+    first_index: usize,
+    items: usize,
+    first_line: u32,
+    newlines: usize,
+}
+
+/// Finds the head and the candidate cuts, or `None` when the file does not have the shape
+/// (block list of monitors under a top-level mapping, `\n` line ends).
+fn plan(text: &str, chunk_bytes: usize) -> Option<Plan<'_>> {
+    let bytes = text.as_bytes();
+    // A lone CR is a YAML line break that the cut arithmetic below does not count.
+    if memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n')) {
+        return None;
+    }
+    // Parse up to the start of the `monitors` list to learn its line.
+    let mut r = Reader::new("", text, LineMap::IDENTITY);
+    if !matches!(r.next().ok()?.0, Event::StreamStart) {
+        return None;
+    }
+    if !matches!(r.next().ok()?.0, Event::DocumentStart) {
+        return None;
+    }
+    if !matches!(r.next().ok()?.0, Event::MappingStart(..)) {
+        return None;
+    }
+    let list_line = loop {
+        let (kev, km) = r.next().ok()?;
+        if matches!(kev, Event::MappingEnd) {
+            return None;
+        }
+        let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
+        let key = r.node(kev, km, 1, &mut budget).ok()?;
+        let (vev, vm) = r.next().ok()?;
+        if matches!(&key, Node::Scalar { text, .. } if text == "monitors") {
+            if !matches!(vev, Event::SequenceStart(..)) {
+                return None;
+            }
+            break vm.line();
+        }
+        r.node(vev, vm, 1, &mut budget).ok()?;
+    };
+    let head_anchors = r.anchors_defined > 0;
+    drop(r);
+    // Byte offset of that line, and the element column.
+    let mut head_end = 0usize;
+    for _ in 1..list_line {
+        head_end += memchr::memchr(b'\n', &bytes[head_end..])? + 1;
+    }
+    let column = bytes[head_end..].iter().take_while(|&&b| b == b' ').count();
+    let is_entry = |at: usize| -> bool {
+        bytes.get(at) == Some(&b'-')
+            && matches!(bytes.get(at + 1), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+    };
+    if !is_entry(head_end + column) {
+        return None;
+    }
+    // Candidate cuts: every later line that starts with `column` spaces and "- ".
+    let mut needle = Vec::with_capacity(column + 2);
+    needle.push(b'\n');
+    needle.resize(column + 1, b' ');
+    needle.push(b'-');
+    let finder = memchr::memmem::Finder::new(&needle);
+    let mut slices = Vec::new();
+    let mut start = head_end;
+    let mut items = 1usize;
+    let mut first_index = 0usize;
+    for pos in finder.find_iter(&bytes[head_end..]) {
+        let line_start = head_end + pos + 1;
+        if !is_entry(line_start + column) {
+            continue;
+        }
+        if line_start - start >= chunk_bytes {
+            slices.push(Slice {
+                start,
+                end: line_start,
+                first_index,
+                items,
+                first_line: 0,
+                newlines: 0,
+            });
+            first_index += items;
+            start = line_start;
+            items = 1;
+        } else {
+            items += 1;
+        }
+    }
+    slices.push(Slice {
+        start,
+        end: bytes.len(),
+        first_index,
+        items,
+        first_line: 0,
+        newlines: 0,
+    });
+    if slices.len() < 2 {
+        return None;
+    }
+    let head_lines = u32::try_from(list_line - 1).ok()?;
+    let mut line = head_lines.checked_add(1)?;
+    for s in &mut slices {
+        s.newlines = bytes[s.start..s.end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        s.first_line = line;
+        line = line.checked_add(u32::try_from(s.newlines).ok()?)?;
+    }
+    Some(Plan {
+        head: &text[..head_end],
+        head_lines,
+        head_anchors,
+        slices,
+    })
+}
+
+type SliceResult = Result<(Vec<Item>, FileIssues, JobOut), JobFail>;
+
+/// Parses the slices on `threads` threads and delivers them in order. `false`: fall back.
+fn parallel(
+    text: &str,
+    plan: &Plan<'_>,
+    threads: usize,
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
+) -> bool {
+    let n = plan.slices.len();
+    let window = threads * CONFIG_CHUNKS_AHEAD_PER_THREAD;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let delivered = Mutex::new(0usize);
+    let progress = Condvar::new();
+    let (tx, rx) = mpsc::channel::<(usize, SliceResult)>();
+    let work = |k: usize| -> SliceResult {
+        let s = &plan.slices[k];
+        let job = Job {
+            head: plan.head,
+            body: &text[s.start..s.end],
+            lines: LineMap {
+                head_lines: plan.head_lines,
+                body_first_line: s.first_line,
+            },
+            first_index: s.first_index,
+            expected_items: Some(s.items),
+            report_head: k == 0,
+            last: k + 1 == n,
+            eof_line: plan.head_lines as usize + s.newlines + 1,
+        };
+        let mut items = Vec::with_capacity(s.items);
+        let mut file = Vec::new();
+        let out = run_job(&job, opts, &mut |item| items.push(item), &mut file)?;
+        Ok((items, file, out))
+    };
+    let mut complete = false;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, delivered, progress, work) =
+                (&next, &stop, &delivered, &progress, &work);
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= n || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    {
+                        let mut d = delivered.lock().unwrap_or_else(|e| e.into_inner());
+                        while k >= *d + window && !stop.load(Ordering::Relaxed) {
+                            d = progress.wait(d).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if tx.send((k, work(k))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut slots: Vec<Option<SliceResult>> = (0..n).map(|_| None).collect();
+        let mut k_next = 0usize;
+        'recv: while k_next < n {
+            let Ok((k, res)) = rx.recv() else {
+                break;
+            };
+            slots[k] = Some(res);
+            while k_next < n {
+                let Some(res) = slots[k_next].take() else {
+                    break;
+                };
+                let Ok((items, file, out)) = res else {
+                    break 'recv;
+                };
+                if plan.head_anchors && out.item_anchors {
+                    break 'recv;
+                }
+                for item in items {
+                    col.item(item);
+                }
+                for (is_error, e) in file {
+                    col.issue(is_error, e);
+                }
+                k_next += 1;
+                *delivered.lock().unwrap_or_else(|e| e.into_inner()) = k_next;
+                progress.notify_all();
+            }
+        }
+        complete = k_next == n;
+        stop.store(true, Ordering::Relaxed);
+        // Wake workers waiting for room so they see `stop`.
+        drop(delivered.lock().unwrap_or_else(|e| e.into_inner()));
+        progress.notify_all();
+        drop(rx);
+    });
+    complete
+}

@@ -1,0 +1,841 @@
+//! End-to-end tests of the configuration loader: real files in, specs or located errors out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cpra::config::model::{
+    CodeSpec, Colour, DnsRecordType, InterventionAction, MaintenanceWindow, MonitorSpec,
+    NotifierSpec, PulseKind, Scheme, StatusRange,
+};
+use cpra::config::{ConfigError, Env, Format, LoadErrors, LoadOptions, load_all, load_bytes};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+fn env() -> Env {
+    Env::vars([("API_TOKEN", "t0k3n"), ("HOOK_TOKEN", "h00k")])
+}
+
+fn parse_all() -> LoadOptions {
+    LoadOptions {
+        allow_unsupported: true,
+        env: env(),
+        ..LoadOptions::default()
+    }
+}
+
+fn load_text(
+    text: &str,
+    format: Format,
+    opts: &LoadOptions,
+) -> Result<Vec<MonitorSpec>, LoadErrors> {
+    let mut specs = Vec::new();
+    load_bytes(text.as_bytes(), format, opts, &mut |s| specs.push(s))?;
+    Ok(specs)
+}
+
+fn yaml(text: &str) -> Result<Vec<MonitorSpec>, LoadErrors> {
+    load_text(text, Format::Yaml, &parse_all())
+}
+
+fn errors_of(r: Result<Vec<MonitorSpec>, LoadErrors>) -> Vec<ConfigError> {
+    match r {
+        Ok(specs) => panic!("expected errors, loaded {} monitors", specs.len()),
+        Err(e) => e.errors,
+    }
+}
+
+fn s(v: u64) -> Duration {
+    Duration::from_secs(v)
+}
+
+#[test]
+fn full_yaml_parses_every_feature() {
+    let (specs, report) =
+        load_all(&fixture("full.yaml"), &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.monitors, 6);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let names: Vec<&str> = specs.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "checkout-api",
+            "secure-site",
+            "postgres",
+            "gateway-ping",
+            "dns-example",
+            "tls-expiry"
+        ]
+    );
+    assert_eq!(
+        specs.iter().map(|m| m.index).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        specs.iter().map(|m| m.line).collect::<Vec<_>>(),
+        [9, 38, 53, 73, 90, 105]
+    );
+
+    // http, with every extension.
+    let m = &specs[0];
+    assert!(m.enabled);
+    assert_eq!((m.pulse.interval, m.pulse.timeout), (s(30), s(5)));
+    assert_eq!(
+        (m.pulse.unhealthy_threshold, m.pulse.healthy_threshold),
+        (3, Some(2))
+    );
+    let PulseKind::Http(h) = &m.pulse.kind else {
+        panic!("http expected")
+    };
+    assert_eq!(
+        (h.url.scheme, h.url.host.as_str(), h.url.port),
+        (Scheme::Http, "10.0.0.7", 8080)
+    );
+    assert_eq!(h.url.path, "/health?deep=1");
+    assert_eq!(h.method, "GET");
+    assert_eq!(
+        h.headers,
+        vec![
+            ("Authorization".to_string(), "Bearer t0k3n".to_string()),
+            ("X-Env".to_string(), "prod".to_string())
+        ]
+    );
+    assert_eq!(h.retries, 2);
+    assert_eq!(
+        h.expected_status,
+        vec![
+            StatusRange { lo: 200, hi: 200 },
+            StatusRange { lo: 300, hi: 399 },
+            StatusRange { lo: 400, hi: 404 }
+        ]
+    );
+    assert_eq!(h.body_contains.as_deref(), Some("ok"));
+    assert_eq!(h.max_response_time, Some(Duration::from_millis(750)));
+    assert_eq!(
+        (h.follow_redirects, h.insecure_skip_verify, h.keepalive),
+        (0, false, false)
+    );
+    let i = m.intervention.as_ref().expect("intervention");
+    assert_eq!(
+        i.action,
+        InterventionAction::Docker {
+            container: "checkout-api".into(),
+            timeout: s(45)
+        }
+    );
+    assert_eq!(
+        (i.retries, i.max_attempts, i.cooldown, i.retry_backoff),
+        (1, 3, s(300), s(1))
+    );
+    let code = |c: Colour| m.codes.get(c).cloned().expect("code");
+    assert_eq!(
+        code(Colour::Red),
+        CodeSpec {
+            dispatch: true,
+            notify: NotifierSpec::PagerDuty {
+                routing_key: "R0UT1NG".into(),
+                url: None
+            }
+        }
+    );
+    assert_eq!(
+        code(Colour::Yellow).notify,
+        NotifierSpec::Log {
+            file: "alerts.log".into()
+        }
+    );
+    assert_eq!(
+        code(Colour::Green),
+        CodeSpec {
+            dispatch: true,
+            notify: NotifierSpec::Slack {
+                hook: "https://hooks.slack.com/services/T/B/X".into()
+            }
+        }
+    );
+    assert_eq!(
+        code(Colour::Cyan),
+        CodeSpec {
+            dispatch: false,
+            notify: NotifierSpec::Webhook {
+                url: "http://hooks.internal/cpra".into(),
+                headers: vec![("X-Key".into(), "k1".into())]
+            }
+        }
+    );
+    assert_eq!(
+        code(Colour::Gray).notify,
+        NotifierSpec::Alertmanager {
+            url: "http://am:9093/api/v2/alerts".into()
+        }
+    );
+
+    // https with the TLS-only options; email notifier.
+    let PulseKind::Http(h) = &specs[1].pulse.kind else {
+        panic!("http expected")
+    };
+    assert_eq!(
+        (h.url.scheme, h.url.port, h.url.path.as_str()),
+        (Scheme::Https, 443, "/")
+    );
+    assert_eq!(
+        (h.follow_redirects, h.insecure_skip_verify, h.keepalive),
+        (3, true, true)
+    );
+    assert_eq!(h.cert_expiry_warning, Some(s(14 * 86_400)));
+    assert_eq!(h.expected_status, vec![StatusRange { lo: 200, hi: 299 }]);
+    assert_eq!(specs[1].pulse.unhealthy_threshold, 1);
+    assert_eq!(specs[1].pulse.healthy_threshold, None);
+    assert_eq!(
+        specs[1].codes.get(Colour::Red).map(|c| &c.notify),
+        Some(&NotifierSpec::Email {
+            smtp: "mail.example.com:587".into(),
+            from: "cpra@example.com".into(),
+            to: vec!["ops@example.com".into(), "oncall@example.com".into()]
+        })
+    );
+
+    // tcp + exec, codes from an alias.
+    let m = &specs[2];
+    let PulseKind::Tcp(t) = &m.pulse.kind else {
+        panic!("tcp expected")
+    };
+    assert_eq!(
+        (t.host.as_str(), t.port, t.retries),
+        ("db.internal", 5432, 1)
+    );
+    assert_eq!(m.pulse.unhealthy_threshold, 5);
+    let i = m.intervention.as_ref().expect("intervention");
+    assert_eq!(
+        i.action,
+        InterventionAction::Exec {
+            command: vec!["/usr/local/bin/restart-db".into(), "--fast".into()],
+            timeout: s(30),
+            env: vec![("PGHOST".into(), "db.internal".into())]
+        }
+    );
+    assert_eq!(
+        (i.max_attempts, i.cooldown, i.retry_backoff),
+        (2, s(600), s(2))
+    );
+    assert_eq!(
+        m.codes.get(Colour::Red).map(|c| &c.notify),
+        Some(&NotifierSpec::Log {
+            file: "/var/log/cpra/alerts.log".into()
+        })
+    );
+
+    // icmp, disabled, webhook intervention.
+    let m = &specs[3];
+    assert!(!m.enabled);
+    let PulseKind::Icmp(p) = &m.pulse.kind else {
+        panic!("icmp expected")
+    };
+    assert_eq!(
+        (p.host.as_str(), p.count, p.ignore_privilege),
+        ("10.0.0.1", 3, true)
+    );
+    assert_eq!(
+        m.intervention.as_ref().map(|i| &i.action),
+        Some(&InterventionAction::Webhook {
+            url: "http://automation.internal/hooks/gateway".into(),
+            method: "POST".into(),
+            headers: vec![("X-Token".into(), "h00k".into())],
+            body: Some("{\"restart\": true}".into()),
+            timeout: s(30)
+        })
+    );
+
+    // dns, maintenance windows sorted by start.
+    let m = &specs[4];
+    let PulseKind::Dns(d) = &m.pulse.kind else {
+        panic!("dns expected")
+    };
+    assert_eq!(d.server.as_deref(), Some("1.1.1.1:53"));
+    assert_eq!(
+        (d.query.as_str(), d.record_type, d.expected_rcode.as_str()),
+        ("example.com", DnsRecordType::Aaaa, "NOERROR")
+    );
+    assert_eq!(
+        d.expected_answer.as_deref(),
+        Some("2606:2800:220:1:248:1893:25c8:1946")
+    );
+    assert_eq!(
+        m.maintenance,
+        vec![
+            MaintenanceWindow {
+                start_unix_ms: 1_769_907_600_000,
+                duration: s(1800)
+            },
+            MaintenanceWindow {
+                start_unix_ms: 1_772_330_400_000,
+                duration: s(7200)
+            },
+        ]
+    );
+
+    // tls.
+    let PulseKind::Tls(t) = &specs[5].pulse.kind else {
+        panic!("tls expected")
+    };
+    assert_eq!(
+        (t.host.as_str(), t.port, t.server_name.as_deref()),
+        ("example.com", 443, Some("www.example.com"))
+    );
+    assert_eq!(t.cert_expiry_warning, Some(s(21 * 86_400)));
+}
+
+fn without_lines(mut specs: Vec<MonitorSpec>) -> Vec<MonitorSpec> {
+    for s in &mut specs {
+        s.line = 0;
+    }
+    specs
+}
+
+#[test]
+fn json_and_gzip_give_the_same_monitors() {
+    let (from_yaml, _) =
+        load_all(&fixture("full.yaml"), &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    let (from_json, report) =
+        load_all(&fixture("full.json"), &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(from_json.iter().all(|m| m.line == 0), "JSON has no lines");
+    assert_eq!(without_lines(from_json), without_lines(from_yaml.clone()));
+    let (from_gz, _) =
+        load_all(&fixture("full.yaml.gz"), &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from_gz, from_yaml);
+}
+
+#[test]
+fn enabled_defaults_to_true_in_json_too() {
+    let text = r#"{"monitors": [{"name": "a", "pulse_check": {"type": "tcp", "interval": "10s", "timeout": "1s",
+        "config": {"host": "db", "port": 5432}}}]}"#;
+    let specs = load_text(text, Format::Json, &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(specs[0].enabled);
+    let specs = yaml("monitors:\n- name: a\n  pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: db, port: 5432}}\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(specs[0].enabled);
+}
+
+#[test]
+fn every_error_is_reported_with_index_name_path_and_line() {
+    let opts = LoadOptions {
+        env: Env::vars([("UNUSED", "x")]),
+        allow_unsupported: true,
+        ..LoadOptions::default()
+    };
+    let mut got = 0;
+    let err = load_all(&fixture("errors.yaml"), &opts)
+        .map(|(specs, _)| got = specs.len())
+        .expect_err("errors.yaml must fail");
+    assert_eq!(got, 0);
+    type Located<'a> = (Option<usize>, Option<&'a str>, &'a str, Option<u32>);
+    let found: Vec<Located<'_>> = err
+        .errors
+        .iter()
+        .map(|e| (e.index, e.name.as_deref(), e.path.as_str(), e.line))
+        .collect();
+    let expect = [
+        (
+            Some(1),
+            Some("bad-url"),
+            "monitors[1].pulse_check.config.url",
+            Some(15),
+        ),
+        (
+            Some(2),
+            Some("slow"),
+            "monitors[2].pulse_check.timeout",
+            Some(20),
+        ),
+        (
+            Some(2),
+            Some("slow"),
+            "monitors[2].pulse_check.config.port",
+            Some(23),
+        ),
+        (
+            Some(3),
+            Some("ok-one"),
+            "monitors[3].pulse_check.interval",
+            Some(27),
+        ),
+        (
+            Some(3),
+            Some("ok-one"),
+            "monitors[3].pulse_check.type",
+            Some(26),
+        ),
+        (Some(3), Some("ok-one"), "monitors[3].name", Some(24)),
+        (Some(4), None, "monitors[4].name", Some(29)),
+        (Some(4), None, "monitors[4].codes.orange", Some(35)),
+        (Some(4), None, "monitors[4].codes.red.notify", Some(36)),
+        (
+            Some(5),
+            Some("secret"),
+            "monitors[5].pulse_check.config.url",
+            Some(43),
+        ),
+        (
+            Some(5),
+            Some("secret"),
+            "monitors[5].pulse_check.config.headers[0]",
+            Some(44),
+        ),
+        (
+            Some(5),
+            Some("secret"),
+            "monitors[5].intervention.target.command",
+            Some(48),
+        ),
+    ];
+    assert_eq!(found, expect, "\n{err}");
+    let text = err.to_string();
+    for want in [
+        "monitors[1] \"bad-url\" (line 15): monitors[1].pulse_check.config.url: malformed URL \"htp:/x\": scheme must be http or https",
+        "monitors[2] \"slow\" (line 20): monitors[2].pulse_check.timeout: timeout 10s is longer than interval 5s",
+        "port: 70000 is out of range 1-65535",
+        "unknown pulse type \"htp\"; known types: http, tcp, icmp, dns, tls",
+        "invalid duration \"1x\"",
+        "monitors[3] \"ok-one\" (line 24): monitors[3].name: duplicate name \"ok-one\": monitors[0] (line 2) has the same name",
+        "monitors[4] (line 29): monitors[4].name: missing required field",
+        "unknown colour \"orange\"; colours are red, yellow, green, cyan, gray",
+        "unknown notifier \"sms\"; known notifiers: log, webhook, slack, pagerduty, alertmanager, email",
+        "monitors[5].pulse_check.config.url: environment variable MISSING_HOST is not set",
+        "expected \"Name: value\"",
+        "contains '&': cpra never runs a shell; write the command as a list",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn duplicate_names_name_both_monitors() {
+    let m = |n: &str| {
+        format!(
+            "  - name: {n}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 1}}}}\n"
+        )
+    };
+    let text = format!("monitors:\n{}{}{}", m("a"), m("b"), m("a"));
+    let errs = errors_of(yaml(&text));
+    assert_eq!(errs.len(), 1);
+    assert_eq!((errs[0].index, errs[0].line), (Some(2), Some(6)));
+    assert!(
+        errs[0].message.contains("monitors[0] (line 2)"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn timeout_must_not_exceed_interval_and_durations_must_be_positive() {
+    let t = |interval: &str, timeout: &str| {
+        yaml(&format!(
+            "monitors:\n- name: a\n  pulse_check: {{type: tcp, interval: {interval}, timeout: {timeout}, config: {{host: h, port: 1}}}}\n"
+        ))
+    };
+    assert!(t("5s", "5s").is_ok());
+    assert!(
+        errors_of(t("5s", "6s"))[0]
+            .message
+            .contains("timeout 6s is longer than interval 5s")
+    );
+    assert!(
+        errors_of(t("0s", "0s"))
+            .iter()
+            .all(|e| e.message == "must be greater than 0")
+    );
+    assert!(
+        errors_of(t("30", "1s"))[0]
+            .message
+            .contains("unit is missing")
+    );
+}
+
+#[test]
+fn missing_variables_are_errors_and_secrets_are_never_shown() {
+    let text = "monitors:\n- name: a\n  pulse_check:\n    type: http\n    interval: 10s\n    timeout: 1s\n    config:\n      url: \"${SCHEME}://h/x\"\n      headers: {Authorization: \"Bearer ${TOKEN}\"}\n";
+    let opts = |vars: Env| LoadOptions {
+        env: vars,
+        ..LoadOptions::default()
+    };
+    let errs = errors_of(load_text(
+        text,
+        Format::Yaml,
+        &opts(Env::vars([("SCHEME", "http")])),
+    ));
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        errs[0].path,
+        "monitors[0].pulse_check.config.headers.Authorization"
+    );
+    assert_eq!(errs[0].message, "environment variable TOKEN is not set");
+    // A malformed substituted value is shown raw: the variable's value may be a secret.
+    let errs = errors_of(load_text(
+        text,
+        Format::Yaml,
+        &opts(Env::vars([("SCHEME", "s3cr3t"), ("TOKEN", "t")])),
+    ));
+    assert_eq!(
+        errs[0].message,
+        "malformed URL \"${SCHEME}://h/x\": scheme must be http or https"
+    );
+    assert!(!errs[0].to_string().contains("s3cr3t"));
+    // Injected variables never touch the process environment.
+    assert!(std::env::var("SCHEME").is_err());
+    let specs = load_text(
+        text,
+        Format::Yaml,
+        &opts(Env::vars([("SCHEME", "http"), ("TOKEN", "t")])),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let PulseKind::Http(h) = &specs[0].pulse.kind else {
+        panic!()
+    };
+    assert_eq!(h.headers[0].1, "Bearer t");
+}
+
+#[test]
+fn unknown_keys_warn_and_fail_when_strict() {
+    let text = "monitors:\n- name: a\n  pulse_check:\n    type: tcp\n    intervall: 10s\n    interval: 10s\n    timeout: 1s\n    config: {host: h, port: 1}\n";
+    let mut n = 0;
+    let report = load_bytes(
+        text.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| n += 1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((n, report.monitors), (1, 1));
+    assert_eq!(report.warnings.len(), 1);
+    let w = &report.warnings[0];
+    assert_eq!(
+        (w.index, w.path.as_str(), w.line),
+        (Some(0), "monitors[0].pulse_check.intervall", Some(5))
+    );
+    assert_eq!(
+        w.message,
+        "unknown key \"intervall\" (ignored); did you mean \"interval\"?"
+    );
+    let strict = LoadOptions {
+        strict: true,
+        ..LoadOptions::default()
+    };
+    let errs = errors_of(load_text(text, Format::Yaml, &strict));
+    assert_eq!(
+        errs[0].message,
+        "unknown key \"intervall\"; did you mean \"interval\"?"
+    );
+    // Top-level keys too, except x- extension keys.
+    let text = "x-anchors: 1\nversion: 2\nmonitors: []\n";
+    let report = load_bytes(
+        text.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.warnings.len(), 1);
+    assert_eq!(
+        (report.warnings[0].path.as_str(), report.warnings[0].line),
+        ("version", Some(2))
+    );
+    assert!(load_text(text, Format::Yaml, &strict).is_err());
+}
+
+#[test]
+fn unsupported_features_are_refused_at_their_field() {
+    let opts = LoadOptions {
+        env: env(),
+        ..LoadOptions::default()
+    };
+    let err =
+        load_all(&fixture("full.yaml"), &opts).expect_err("full.yaml uses unsupported features");
+    let got: Vec<(String, Option<u32>, String)> = err
+        .errors
+        .iter()
+        .map(|e| (e.path.clone(), e.line, e.message.clone()))
+        .collect();
+    let want = |path: &str, line: u32, what: &str| {
+        (
+            path.to_string(),
+            Some(line),
+            format!("{what} is not yet supported by this build of cpra"),
+        )
+    };
+    let expect = vec![
+        want(
+            "monitors[0].intervention.action",
+            26,
+            "intervention action docker",
+        ),
+        want("monitors[0].codes.red.notify", 32, "notifier pagerduty"),
+        want("monitors[0].codes.green.notify", 34, "notifier slack"),
+        want("monitors[0].codes.cyan.notify", 35, "notifier webhook"),
+        want("monitors[0].codes.gray.notify", 36, "notifier alertmanager"),
+        want("monitors[1].pulse_check.config.url", 44, "https:// URLs"),
+        want(
+            "monitors[1].pulse_check.config.keepalive",
+            48,
+            "keepalive: true",
+        ),
+        want(
+            "monitors[1].pulse_check.config.follow_redirects",
+            45,
+            "follow_redirects > 0",
+        ),
+        want(
+            "monitors[1].pulse_check.config.insecure_skip_verify",
+            46,
+            "insecure_skip_verify",
+        ),
+        want(
+            "monitors[1].pulse_check.config.cert_expiry_warning",
+            47,
+            "cert_expiry_warning",
+        ),
+        want("monitors[1].codes.red.notify", 51, "notifier email"),
+        want("monitors[3].pulse_check.type", 76, "pulse type icmp"),
+        want(
+            "monitors[3].intervention.action",
+            84,
+            "intervention action webhook",
+        ),
+        want("monitors[4].pulse_check.type", 92, "pulse type dns"),
+        want("monitors[5].pulse_check.type", 107, "pulse type tls"),
+    ];
+    assert_eq!(got, expect, "\n{err}");
+    // http + tcp + exec + log is what this build runs.
+    let ok = "monitors:\n- name: a\n  pulse_check: {type: http, interval: 10s, timeout: 1s, config: {url: 'http://h/'}}\n  intervention: {action: exec, target: {command: [/bin/true]}}\n  codes: {red: {notify: log, config: {file: a.log}}}\n";
+    assert!(load_text(ok, Format::Yaml, &LoadOptions::default()).is_ok());
+}
+
+#[test]
+fn broken_input_gives_clear_errors_not_panics() {
+    let one = |bytes: &[u8], format: Format| -> String {
+        match load_bytes(bytes, format, &LoadOptions::default(), &mut |_| ()) {
+            Ok(_) => panic!("{bytes:?} loaded"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    assert!(
+        one(&garbage, Format::Yaml).contains("not a text file"),
+        "{}",
+        one(&garbage, Format::Yaml)
+    );
+    assert!(
+        one(&garbage, Format::Json).contains("JSON"),
+        "{}",
+        one(&garbage, Format::Json)
+    );
+    assert!(one(b"", Format::Yaml).contains("the file is empty"));
+    assert!(one(b"- a\n- b\n", Format::Yaml).contains("top level must be a mapping"));
+    assert!(one(b"monitors: 3\n", Format::Yaml).contains("expected a list of monitors"));
+    assert!(one(b"other: 1\n", Format::Yaml).contains("must have a `monitors` list"));
+    let e = one(b"monitors:\n  - name: \"unterminated\n", Format::Yaml);
+    assert!(e.starts_with("line 2: YAML syntax error"), "{e}");
+    let e = one(b"monitors:\n  - name: a\n   bad: [1,\n", Format::Yaml);
+    assert!(e.contains("YAML syntax error"), "{e}");
+    let e = one(b"{\"monitors\": [\n  {\"name\": \"a\",,}\n]}", Format::Json);
+    assert!(e.starts_with("line 2: JSON syntax error (column"), "{e}");
+    assert!(one(b"[1, 2]", Format::Json).contains("top level must be an object"));
+    assert!(one(b"{\"monitors\": {}}", Format::Json).contains("expected a list of monitors"));
+    // Truncated gzip.
+    let bytes = std::fs::read(fixture("truncated.yaml.gz")).expect("fixture");
+    let e = one(&bytes, Format::Yaml);
+    assert!(e.contains("cannot decompress the gzip data"), "{e}");
+    let r = load_all(&fixture("truncated.yaml.gz"), &LoadOptions::default());
+    assert!(r.is_err());
+    // Deep nesting and alias bombs are bounded.
+    let deep = format!("monitors:\n- {}1{}\n", "[".repeat(200), "]".repeat(200));
+    assert!(one(deep.as_bytes(), Format::Yaml).contains("nested deeper than"));
+    let mut bomb = String::from("x-a: &a [1,1,1,1,1,1,1,1,1,1]\n");
+    for (i, prev) in ["b", "c", "d", "e", "f"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e"])
+    {
+        bomb.push_str(&format!("x-{i}: &{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    }
+    bomb.push_str("monitors: []\n");
+    assert!(one(bomb.as_bytes(), Format::Yaml).contains("more than"));
+    let e = one(&[0x1f, 0x8b, 1, 2, 3], Format::Json);
+    assert!(e.contains("gzip"), "{e}");
+}
+
+#[test]
+fn error_count_is_capped() {
+    let mut text = String::from("monitors:\n");
+    for i in 0..150 {
+        text.push_str(&format!("  - name: m{i}\n    pulse_check: {{type: tcp, interval: 1s, timeout: 2s, config: {{host: h, port: 1}}}}\n"));
+    }
+    let err = yaml(&text).expect_err("150 errors");
+    assert_eq!((err.errors.len(), err.more, err.total()), (100, 50, 150));
+    assert!(err.to_string().ends_with("\n... and 50 more"));
+}
+
+#[test]
+fn commands_headers_and_merge_keys() {
+    let base = "monitors:\n- name: a\n  pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: h, port: 1}}\n";
+    let cmd = |c: &str| {
+        yaml(&format!(
+            "{base}  intervention: {{action: exec, target: {{command: {c}}}}}\n"
+        ))
+    };
+    let argv = |r: Result<Vec<MonitorSpec>, LoadErrors>| match r
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0)
+        .intervention
+        .map(|i| i.action)
+    {
+        Some(InterventionAction::Exec { command, .. }) => command,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        argv(cmd("'/bin/restart  --now svc'")),
+        ["/bin/restart", "--now", "svc"]
+    );
+    assert_eq!(argv(cmd("[sh, -c, 'a | b']")), ["sh", "-c", "a | b"]);
+    for bad in ["'a > b'", "'echo $HOME'", "'x; y'", "'\"q\"'"] {
+        let e = errors_of(cmd(bad));
+        assert!(
+            e[0].message.contains("cpra never runs a shell"),
+            "{bad}: {}",
+            e[0]
+        );
+    }
+    assert!(errors_of(cmd("[]"))[0].message.contains("empty"));
+
+    let merged = "x-base: &base\n  interval: 10s\n  timeout: 1s\n  type: tcp\nmonitors:\n- name: a\n  pulse_check:\n    <<: *base\n    timeout: 2s\n    config: {host: h, port: 1}\n";
+    let m = yaml(merged).unwrap_or_else(|e| panic!("{e}")).remove(0);
+    assert_eq!((m.pulse.interval, m.pulse.timeout), (s(10), s(2)));
+}
+
+fn tricky_file(item_anchors: bool, tail_trap: bool) -> String {
+    let mut text = String::from(
+        "# head comment\nx-codes: &codes\n  red: {notify: log, config: {file: a.log}}\nmonitors:\n",
+    );
+    for i in 0..400 {
+        let body = match i % 8 {
+            0 => format!(
+                "  - name: m{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h{i}, port: 1}}}}\n    codes: *codes\n"
+            ),
+            1 => format!(
+                "  - name: m{i}\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 1s\n      config:\n        url: http://h/{i}\n        body_contains: \"x\n\n          - not an item\n          - nor this\"\n"
+            ),
+            2 => format!(
+                "  - name: m{i}\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 1s\n      config:\n        url: http://h/{i}\n        body: |\n          line one\n          - also text\n"
+            ),
+            3 => format!(
+                "  # a comment\n  - name: m{i}\n    pulse_check: {{type: tcp, interval: 10s,\n      timeout: 1s, config: {{host: h, port: 3}}}}\n"
+            ),
+            4 => format!(
+                "  -\n    name: m{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 4}}}}\n"
+            ),
+            5 => format!(
+                "  - name: m{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 2s, config: {{host: h, port: 5}}}}\n    bogus: 1\n"
+            ),
+            6 if item_anchors => format!(
+                "  - name: &n{i} m{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 6}}}}\n"
+            ),
+            _ => format!(
+                "  - name: 'm{i}'\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 7}}}}\n"
+            ),
+        };
+        text.push_str(&body);
+    }
+    if tail_trap {
+        // Lines after the list that look like elements, inside a quoted scalar.
+        text.push_str("trailing: \"x\n  - not an item\n  - nor this\"\n");
+    } else {
+        text.push_str("trailing: 1\n");
+    }
+    text
+}
+
+/// The parallel reader must give exactly what the sequential one gives, whatever the file.
+#[test]
+fn parallel_and_sequential_readers_agree() {
+    for (item_anchors, tail_trap) in [(false, false), (true, false), (false, true)] {
+        let text = tricky_file(item_anchors, tail_trap);
+        // Without anchors redefined by elements nor traps, the parallel reader must not give up.
+        let forbid_fallback = !item_anchors && !tail_trap;
+        let run = |threads: usize, chunk_bytes: usize| {
+            let opts = LoadOptions {
+                threads,
+                chunk_bytes,
+                forbid_fallback: forbid_fallback && threads > 1,
+                ..LoadOptions::default()
+            };
+            let mut seen = Vec::new();
+            let r = load_bytes(text.as_bytes(), Format::Yaml, &opts, &mut |s| seen.push(s));
+            (r, seen)
+        };
+        let (want, want_seen) = run(1, 0);
+        assert!(
+            want.as_ref()
+                .map(|r| r.monitors == 400 && r.warnings.len() == 51)
+                .unwrap_or(false),
+            "{want:?}"
+        );
+        for chunk in [64, 300, 1000, 4096] {
+            for threads in [2, 3] {
+                let (got, seen) = run(threads, chunk);
+                assert_eq!(got, want, "chunk {chunk}, threads {threads}");
+                assert_eq!(seen, want_seen, "chunk {chunk}, threads {threads}");
+            }
+        }
+        // With errors, both report the same errors in the same order.
+        let bad = text.replace("timeout: 2s", "timeout: 20s");
+        let run_bad = |threads: usize| {
+            let opts = LoadOptions {
+                threads,
+                chunk_bytes: 256,
+                forbid_fallback: forbid_fallback && threads > 1,
+                ..LoadOptions::default()
+            };
+            load_bytes(bad.as_bytes(), Format::Yaml, &opts, &mut |_| ())
+        };
+        let seq = run_bad(1).expect_err("errors");
+        assert_eq!(seq.total(), 50);
+        assert_eq!(run_bad(2).expect_err("errors"), seq);
+    }
+}
+
+/// A cut inside a quoted scalar or after the end of the list must never be trusted.
+#[test]
+fn speculative_cuts_that_lie_fall_back() {
+    let m = |i: usize| {
+        format!(
+            "  - name: m{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 1}}}}\n"
+        )
+    };
+    let mut text = String::from("monitors:\n");
+    for i in 0..50 {
+        text.push_str(&m(i));
+    }
+    // The list ends; a second top-level list follows whose items look like monitors.
+    text.push_str("...\n");
+    for i in 50..100 {
+        text.push_str(&m(i));
+    }
+    let opts = |threads| LoadOptions {
+        threads,
+        chunk_bytes: 200,
+        ..LoadOptions::default()
+    };
+    let mut seq = 0;
+    let r1 = load_bytes(text.as_bytes(), Format::Yaml, &opts(1), &mut |_| seq += 1);
+    let mut par = Vec::new();
+    let r2 = load_bytes(text.as_bytes(), Format::Yaml, &opts(2), &mut |s| {
+        par.push(s.index)
+    });
+    assert_eq!(r1, r2);
+    assert_eq!(r1.map(|r| r.monitors).ok(), Some(50));
+    assert_eq!(par, (0..50).collect::<Vec<_>>());
+}
