@@ -109,25 +109,37 @@ fn serve(mut c: TcpStream, mode: &AtomicU8) {
 }
 
 /// `cpra demo-revive ADDR`: exit 0 when the target says it is back.
-pub fn revive(addr: &str) -> i32 {
+pub fn revive(addr: &str, path: &str) -> i32 {
     let attempt = || -> std::io::Result<bool> {
         let sa: SocketAddr = addr
             .parse()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
         let mut c = TcpStream::connect_timeout(&sa, Duration::from_secs(2))?;
         c.set_read_timeout(Some(Duration::from_secs(2)))?;
-        c.write_all(b"POST /revive HTTP/1.1\r\nHost: demo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "bad path",
+            ));
+        }
+        write!(
+            c,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
         let mut resp = Vec::new();
         c.read_to_end(&mut resp)?;
         Ok(resp.starts_with(b"HTTP/1.1 200"))
     };
     match attempt() {
         Ok(true) => {
-            println!("demo-revive: {addr} is back up");
+            println!("demo-revive: {addr}{path}: ok");
             0
         }
         Ok(false) => {
-            eprintln!("demo-revive: {addr} refused to revive");
+            eprintln!("demo-revive: {addr}{path}: not a 200");
             1
         }
         Err(e) => {

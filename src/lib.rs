@@ -22,3 +22,4 @@ pub mod limits;
 pub mod probe;
 pub mod schedule;
 pub mod store;
+pub mod fleet;

@@ -3,17 +3,18 @@
 //!
 //! `genmonitors --count 1000000 --format yaml --out /tmp/1m.yaml`
 //!
-//! Targets: `--hosts` loopback addresses (127.0.0.1..) times `--ports` consecutive ports from
-//! `--port-base`; monitor i points at target i mod (hosts × ports) and at path `/t/{i}` (the
-//! mockfleet convention: the id decides the behaviour). `--tcp-share` of monitors are TCP
-//! connect checks instead of HTTP. Codes go to the log notifier (`--log`), and `--exec-share`
-//! of monitors get an exec intervention running `--exec-cmd` with the monitor's id appended.
+//! Targets follow the shared fleet model (`cpra::fleet`, the same flags as mockfleet):
+//! monitor i is target id i, at `fleet.address_of(i)` (spread over `--hosts` loopback
+//! addresses × `--ports` ports; refused ids point at a port nobody serves) and path `/t/{i}`.
+//! `--tcp-share` of monitors are TCP connect checks instead of HTTP. Codes go to the log
+//! notifier (`--log`), and `--exec-share` of monitors get an exec intervention running
+//! `--exec-cmd` with `{id}` replaced by the monitor's id.
 
 use std::io::{BufWriter, Write};
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use cpra::fleet::{Fleet, SALT_EXEC, SALT_TCP, parse_mix, share_pick};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +40,10 @@ struct Args {
     timeout: String,
     #[arg(long, default_value_t = 1)]
     unhealthy_threshold: u32,
+    /// The fleet's behaviour mix (as mockfleet's --mix): decides which ids point at the
+    /// closed port (refused).
+    #[arg(long, default_value = "healthy=1")]
+    mix: String,
     /// Loopback addresses to spread over: 127.0.0.1, 127.0.0.2, ...
     #[arg(long, default_value_t = 1)]
     hosts: u32,
@@ -52,7 +57,8 @@ struct Args {
     /// Share of monitors with an exec intervention, 0..=1.
     #[arg(long, default_value_t = 0.0)]
     exec_share: f64,
-    /// The exec intervention's argv, space-separated; the monitor id is appended.
+    /// The exec intervention's argv, space-separated; `{id}` in an argument is replaced by
+    /// the monitor's id.
     #[arg(long, default_value = "true")]
     exec_cmd: String,
     /// Log notifier file for codes; empty = no codes.
@@ -60,21 +66,9 @@ struct Args {
     log: String,
 }
 
-/// splitmix64: a tiny, well-mixed deterministic generator.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn unit(seed: u64, i: u64, salt: u64) -> f64 {
-    (mix(seed ^ mix(i ^ salt)) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn main() {
     let a = Args::parse();
-    if a.hosts == 0 || a.ports == 0 {
+    if a.hosts == 0 || a.ports == 0 || a.hosts > 65_000 {
         eprintln!("genmonitors: --hosts and --ports must be at least 1");
         std::process::exit(2);
     }
@@ -104,7 +98,14 @@ fn main() {
 }
 
 fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
-    let targets = u64::from(a.hosts) * u64::from(a.ports);
+    let fleet = Fleet {
+        seed: a.seed,
+        mix: parse_mix(&a.mix).map_err(std::io::Error::other)?,
+        hosts: a.hosts,
+        port_base: a.port_base,
+        ports: a.ports,
+        ..Fleet::default()
+    };
     let exec_argv: Vec<String> = a.exec_cmd.split_whitespace().map(String::from).collect();
     if json {
         writeln!(w, "{{\"monitors\":[")?;
@@ -112,13 +113,9 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
         writeln!(w, "monitors:")?;
     }
     for i in 0..a.count {
-        let t = i % targets;
-        let host = Ipv4Addr::from(
-            u32::from(Ipv4Addr::new(127, 0, 0, 1)) + (t / u64::from(a.ports)) as u32,
-        );
-        let port = a.port_base as u64 + t % u64::from(a.ports);
-        let tcp = unit(a.seed, i, 1) < a.tcp_share;
-        let exec = unit(a.seed, i, 2) < a.exec_share;
+        let (host, port) = fleet.address_of(i);
+        let tcp = share_pick(a.seed, i, SALT_TCP, a.tcp_share);
+        let exec = share_pick(a.seed, i, SALT_EXEC, a.exec_share);
         let name = format!("m{i}");
         if json {
             let pulse = if tcp {
@@ -136,8 +133,7 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
             if exec {
                 let argv: Vec<String> = exec_argv
                     .iter()
-                    .cloned()
-                    .chain([i.to_string()])
+                    .map(|s| s.replace("{id}", &i.to_string()))
                     .map(|s| serde_json::Value::String(s).to_string())
                     .collect();
                 extra.push_str(&format!(
@@ -174,8 +170,7 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
             if exec {
                 let argv: Vec<String> = exec_argv
                     .iter()
-                    .cloned()
-                    .chain([i.to_string()])
+                    .map(|s| s.replace("{id}", &i.to_string()))
                     .map(|s| serde_json::Value::String(s).to_string())
                     .collect();
                 writeln!(w, "    intervention:")?;

@@ -35,9 +35,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Start local targets and run the bundled example: every colour within a minute, offline.
     Demo(DemoArgs),
-    /// (Used by the demo's exec intervention.) Ask a demo target at ADDR to come back up.
+    /// (Used by the demo's and the load test's exec interventions.) POST to PATH at ADDR and
+    /// succeed on a 200: asks a demo or mockfleet target to come back up.
     #[command(hide = true)]
-    DemoRevive { addr: String },
+    DemoRevive {
+        addr: String,
+        #[arg(default_value = "/revive")]
+        path: String,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -254,6 +259,6 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Run(a) => run(&a),
         Command::Check(a) => check(&a),
         Command::Demo(a) => crate::demo::run(&a),
-        Command::DemoRevive { addr } => crate::demo::revive(&addr),
+        Command::DemoRevive { addr, path } => crate::demo::revive(&addr, &path),
     }
 }
