@@ -58,15 +58,31 @@ wrk_out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" -H 'Connection: close' "http://
 echo "$wrk_out" | grep -E "Requests/sec|Socket errors|requests in" || true
 wrk_rps=$(echo "$wrk_out" | awk '/Requests\/sec/ {print $2}')
 
-echo "== cpra: 1 probe worker, monitors offered at 2x wrk's rate, ${secs}s"
-offer=$(awk -v r="$wrk_rps" 'BEGIN { n = int(r * 2); if (n < 1000) n = 1000; print n }')
-"$root/target/release/genmonitors" --count "$offer" --format json --interval 1s --timeout 1s \
-  --port-base "$port" --log "" --out "$work/monitors.json"
-# Every monitor points at /t/ID; nginx answers /health only, so rewrite the path.
-sed -i "s#/t/[0-9]*#/health#" "$work/monitors.json"
-taskset -c 1 "$root/target/release/cpra" run "$work/monitors.json" --for "${secs}s" \
-  --workers 1 --no-pin --summary "$work/summary.json" --status-every 1h >/dev/null
-cpra_rps=$(python3 -c "import json,sys; s=json.load(open('$work/summary.json')); print(round((s['checks']-s['results_by_reason'].get('local',0))/s['duration_s'],1)); print('  results by reason:', {k:v for k,v in s['results_by_reason'].items() if v}, file=sys.stderr)")
-echo "cpra checks/s: $cpra_rps (offered $offer/s)"
-echo "wrk  requests/s: $wrk_rps"
-python3 -c "print('ratio cpra/wrk: %.2f' % ($cpra_rps / $wrk_rps))"
+# cpra is a scheduler, not a blaster: it is offered a fixed rate (monitors at a 1 s interval).
+# Offer 0.85x to 1.2x wrk's rate; count only checks that succeeded (a check that timed
+# out because nginx's accept queue overflowed is not throughput). The best is cpra's rate.
+best=0
+for f in 0.85 0.95 1.05 1.2; do
+  offer=$(awk -v r="$wrk_rps" -v f="$f" 'BEGIN { n = int(r * f); if (n < 1000) n = 1000; print n }')
+  "$root/target/release/genmonitors" --count "$offer" --format json --interval 1s --timeout 1s \
+    --port-base "$port" --log "" --out "$work/monitors.json"
+  # Every monitor points at /t/ID; nginx answers /health only, so rewrite the path.
+  sed -i "s#/t/[0-9]*#/health#" "$work/monitors.json"
+  taskset -c 1 "$root/target/release/cpra" run "$work/monitors.json" --for "${secs}s" \
+    --workers 1 --no-pin --summary "$work/summary.json" --status-every 1h >/dev/null 2>&1
+  ok=$(python3 - "$work/summary.json" "$offer" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s["results_by_reason"]
+ok = r["ok"] / s["duration_s"]
+others = {k: v for k, v in r.items() if v and k != "ok"}
+print("== cpra offered %s/s: ok %.1f/s, other results %s, lateness p99 %.1f ms, skipped %d"
+      % (sys.argv[2], ok, others, s["lateness_ms"]["p99"], s["skipped"]), file=sys.stderr)
+print("%.1f" % ok)
+PY
+)
+  best=$(awk -v a="$best" -v b="$ok" 'BEGIN { print (b > a) ? b : a }')
+done
+echo "wrk  requests/s:        $wrk_rps"
+echo "cpra ok checks/s (best): $best"
+awk -v c="$best" -v w="$wrk_rps" 'BEGIN { printf "ratio cpra/wrk: %.2f\n", c / w }'
