@@ -315,7 +315,8 @@ impl Worker {
                 }
                 let slot = (ev.token().0 & 0xffff_ffff) as u32;
                 let seq = (ev.token().0 >> 32) as u32;
-                self.on_event(slot, seq);
+                let trouble = ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
+                self.on_event(slot, seq, trouble);
             }
             if !stopping {
                 self.take_requests();
@@ -435,7 +436,8 @@ impl Worker {
         }
     }
 
-    fn on_event(&mut self, slot: u32, seq: u32) {
+    /// `trouble`: the event carried an error or hang-up flag.
+    fn on_event(&mut self, slot: u32, seq: u32, trouble: bool) {
         let Some(c) = self.conns.get(slot as usize) else {
             return;
         };
@@ -443,33 +445,33 @@ impl Worker {
             return; // An event for a socket that is already gone.
         }
         match c.phase {
-            Phase::Connecting => self.on_connecting(slot),
+            Phase::Connecting => self.on_connecting(slot, trouble),
             Phase::Writing => self.write_request(slot),
             Phase::Reading => self.read_response(slot),
             Phase::Idle | Phase::RetryWait => {}
         }
     }
 
-    fn on_connecting(&mut self, slot: u32) {
+    fn on_connecting(&mut self, slot: u32, trouble: bool) {
         let c = &mut self.conns[slot as usize];
         let Some(stream) = c.stream.as_ref() else {
             return;
         };
-        match stream.take_error() {
-            Ok(Some(e)) | Err(e) => {
-                let r = io_reason(&e);
-                self.fail(slot, r, 0);
-                return;
-            }
-            Ok(None) => {}
-        }
-        // Writable without an error means connected; an event before that (spurious) leaves
-        // `peer_addr` failing with NotConnected, and we wait for the next one.
-        match stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-            Err(e) => {
-                let r = io_reason(&e);
+        // Registered edge-triggered for both directions, a connecting socket reports only once
+        // it is connected (writable) or failed (error/hang-up flags). So a clean event means
+        // connected, with no syscall; only a troubled one asks the socket what went wrong.
+        if trouble {
+            let failure = match stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(io_reason(&e)),
+                // No pending error: connected, and the peer may already have answered and
+                // closed (its bytes are still ours to read), unless it never connected.
+                Ok(None) => match stream.peer_addr() {
+                    Ok(_) => None,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Some(Reason::Refused),
+                    Err(e) => Some(io_reason(&e)),
+                },
+            };
+            if let Some(r) = failure {
                 self.fail(slot, r, 0);
                 return;
             }
