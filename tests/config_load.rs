@@ -839,3 +839,47 @@ fn speculative_cuts_that_lie_fall_back() {
     assert_eq!(r1.map(|r| r.monitors).ok(), Some(50));
     assert_eq!(par, (0..50).collect::<Vec<_>>());
 }
+
+/// Large JSON goes through the two-thread pipeline; it must match the single-thread reader.
+#[test]
+fn json_pipeline_matches_single_thread() {
+    let mut text = String::from("{\"x-note\": 1, \"monitors\": [\n");
+    for i in 0..6000 {
+        if i > 0 {
+            text.push_str(",\n");
+        }
+        let timeout = if i % 1000 == 7 { "20s" } else { "1s" };
+        text.push_str(&format!(
+            "{{\"name\": \"m{i}\", \"pulse_check\": {{\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"{timeout}\", \"config\": {{\"host\": \"h{i}\", \"port\": {}, \"pad\": \"{}\"}}}}}}",
+            i % 60000 + 1,
+            "p".repeat(200)
+        ));
+    }
+    text.push_str("], \"extra\": true}\n");
+    assert!(text.len() > 1 << 20);
+    let run = |threads: usize, t: &str| {
+        let opts = LoadOptions {
+            threads,
+            ..LoadOptions::default()
+        };
+        let mut seen = Vec::new();
+        let r = load_bytes(t.as_bytes(), Format::Json, &opts, &mut |s| seen.push(s));
+        (r, seen)
+    };
+    let (a, seen_a) = run(1, &text);
+    let (b, seen_b) = run(2, &text);
+    let a = a.expect_err("6 monitors have timeout > interval");
+    assert_eq!(a.total(), 6);
+    assert_eq!(Err::<(), _>(a), b.map(|_| ()));
+    assert_eq!(seen_a, seen_b);
+    let good = text.replace("\"20s\"", "\"2s\"");
+    let (a, seen_a) = run(1, &good);
+    let (b, seen_b) = run(2, &good);
+    let a = a.unwrap_or_else(|e| panic!("{e}"));
+    // 6000 unknown `pad` keys and one unknown top-level key: 100 kept, the rest counted.
+    assert_eq!((a.monitors, a.warnings.len()), (6000, 101));
+    assert_eq!(a.warnings[100].message, "... and 5901 more warnings");
+    assert_eq!(Ok(a), b);
+    assert_eq!(seen_a.len(), 6000);
+    assert_eq!(seen_a, seen_b);
+}

@@ -1,13 +1,18 @@
 //! JSON reading: serde_json visits the `monitors` array one element at a time.
 //!
 //! A `DeserializeSeed` chain (root object → `monitors` array → one [`Node`]) lets serde_json
-//! drive the parse while we keep at most one monitor's tree: each element is built, lowered
-//! through the same pass as YAML, handed to the collector and dropped. JSON has no useful line
-//! per value for us, so nodes carry line 0 (reported as no line); syntax errors carry
-//! serde_json's line and column.
+//! drive the parse while we keep only a small batch of monitors' trees: each element is built
+//! (strings borrowed from the input when they have no escapes), lowered through the same pass
+//! as YAML, handed to the collector and dropped. JSON has no useful line per value for us, so
+//! nodes carry line 0 (reported as no line); syntax errors carry serde_json's line and column.
+//!
+//! For a large input the parse runs on its own thread and hands batches of trees to the
+//! calling thread, which lowers them and feeds the sink (a two-stage pipeline; the batches go
+//! back to the parsing thread to be freed and reused, keeping allocations thread-local).
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::mpsc;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
@@ -17,31 +22,121 @@ use crate::config::node::{Key, Node, Style};
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX};
 
+/// Monitors per batch handed from the parsing thread to the lowering one.
+const BATCH_MONITORS: usize = 512;
+/// Batches in flight between the two threads (bounds memory).
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Below this size the pipeline is not worth a thread.
+const PIPELINE_MIN_BYTES: usize = 1 << 20;
+
+/// What the parsing stage produces, in file order.
+enum Msg<'de> {
+    Monitors(Vec<Node<'de>>),
+    Issue(bool, ConfigError),
+}
+
 /// Reads JSON `bytes` into `col`. A fatal problem (syntax error) is returned.
-pub(crate) fn load(
-    bytes: &[u8],
+pub(crate) fn load<'de>(
+    bytes: &'de [u8],
     opts: &LoadOptions,
     col: &mut Collector<'_>,
 ) -> Result<(), ConfigError> {
+    let mut index = 0usize;
+    if opts.effective_threads() < 2 || bytes.len() < PIPELINE_MIN_BYTES {
+        return parse(bytes, opts.strict, &mut |msg| {
+            consume(msg, opts, col, &mut index);
+        });
+    }
+    let (tx, rx) = mpsc::sync_channel::<Msg<'de>>(BATCHES_IN_FLIGHT);
+    let (recycle_tx, recycled) = mpsc::channel::<Vec<Node<'de>>>();
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            let mut emit = |msg: Msg<'de>| {
+                // A send fails only when the receiver is gone (it never is before we finish).
+                let _ = tx.send(msg);
+            };
+            let mut fresh = || {
+                // Free the batches the lowering thread is done with here, where they were
+                // allocated, and reuse one.
+                let mut spare = Vec::new();
+                for mut done in recycled.try_iter() {
+                    done.clear();
+                    spare = done;
+                }
+                spare
+            };
+            parse_with(bytes, opts.strict, &mut emit, &mut fresh)
+        });
+        for msg in rx.iter() {
+            if let Some(nodes) = consume(msg, opts, col, &mut index) {
+                let _ = recycle_tx.send(nodes);
+            }
+        }
+        parser.join().unwrap_or_else(|_| {
+            Err(ConfigError::file(
+                "",
+                None,
+                "internal error: the JSON reader thread panicked",
+            ))
+        })
+    })
+}
+
+/// Lowers a batch (returned for recycling) or records an issue.
+fn consume<'de>(
+    msg: Msg<'de>,
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
+    index: &mut usize,
+) -> Option<Vec<Node<'de>>> {
+    match msg {
+        Msg::Monitors(nodes) => {
+            for node in &nodes {
+                col.item(lower_item(node, *index, opts));
+                *index += 1;
+            }
+            Some(nodes)
+        }
+        Msg::Issue(is_error, e) => {
+            col.issue(is_error, e);
+            None
+        }
+    }
+}
+
+/// Parses `bytes`, emitting batches of monitor trees and file-level issues in order.
+fn parse<'de>(
+    bytes: &'de [u8],
+    strict: bool,
+    emit: &mut dyn FnMut(Msg<'de>),
+) -> Result<(), ConfigError> {
+    parse_with(bytes, strict, emit, &mut Vec::new)
+}
+
+fn parse_with<'de>(
+    bytes: &'de [u8],
+    strict: bool,
+    emit: &mut dyn FnMut(Msg<'de>),
+    fresh_batch: &mut dyn FnMut() -> Vec<Node<'de>>,
+) -> Result<(), ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut ctx = Ctx {
-        opts,
-        col,
-        index: 0,
+        strict,
+        emit,
+        fresh_batch,
+        batch: Vec::new(),
         seen_monitors: false,
         root_ok: true,
     };
     let res = Root { ctx: &mut ctx }
         .deserialize(&mut de)
         .and_then(|()| de.end());
+    ctx.flush();
     if let Err(e) = res {
         return Err(json_error(&e));
     }
-    if !ctx.root_ok {
-        return Ok(());
-    }
-    if !ctx.seen_monitors {
-        ctx.col.issue(
+    if ctx.root_ok && !ctx.seen_monitors {
+        ctx.issue(
             true,
             ConfigError::file(
                 "monitors",
@@ -67,26 +162,49 @@ fn json_error(e: &serde_json::Error) -> ConfigError {
     ConfigError::file("", line, format!("{what} (column {}): {msg}", e.column()))
 }
 
-struct Ctx<'a, 'c> {
-    opts: &'a LoadOptions,
-    col: &'a mut Collector<'c>,
-    index: usize,
+struct Ctx<'x, 'de> {
+    strict: bool,
+    emit: &'x mut dyn FnMut(Msg<'de>),
+    fresh_batch: &'x mut dyn FnMut() -> Vec<Node<'de>>,
+    batch: Vec<Node<'de>>,
     seen_monitors: bool,
     root_ok: bool,
 }
 
-struct Root<'x, 'a, 'c> {
-    ctx: &'x mut Ctx<'a, 'c>,
+impl<'de> Ctx<'_, 'de> {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let next = (self.fresh_batch)();
+            let full = std::mem::replace(&mut self.batch, next);
+            (self.emit)(Msg::Monitors(full));
+        }
+    }
+
+    fn push(&mut self, node: Node<'de>) {
+        self.batch.push(node);
+        if self.batch.len() >= BATCH_MONITORS {
+            self.flush();
+        }
+    }
+
+    fn issue(&mut self, is_error: bool, e: ConfigError) {
+        self.flush();
+        (self.emit)(Msg::Issue(is_error, e));
+    }
 }
 
-impl<'de> DeserializeSeed<'de> for Root<'_, '_, '_> {
+struct Root<'c, 'x, 'de> {
+    ctx: &'c mut Ctx<'x, 'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for Root<'_, '_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Root<'_, '_, '_> {
+impl<'de> Visitor<'de> for Root<'_, '_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,12 +226,12 @@ impl<'de> Visitor<'de> for Root<'_, '_, '_> {
                 budget: &mut budget,
             })?;
             if key == "monitors" {
-                self.ctx.col.issue(
+                self.ctx.issue(
                     true,
                     ConfigError::file("monitors", None, "duplicate key \"monitors\""),
                 );
             } else if !key.starts_with("x-") {
-                let strict = self.ctx.opts.strict;
+                let strict = self.ctx.strict;
                 let msg = format!("unknown top-level key {key:?}; the file holds \"monitors\"");
                 let msg = if strict {
                     msg
@@ -121,7 +239,6 @@ impl<'de> Visitor<'de> for Root<'_, '_, '_> {
                     format!("{msg} (ignored)")
                 };
                 self.ctx
-                    .col
                     .issue(strict, ConfigError::file(key.into_owned(), None, msg));
             }
         }
@@ -175,7 +292,7 @@ impl<'de> Visitor<'de> for Root<'_, '_, '_> {
 impl Root<'_, '_, '_> {
     fn not_object(self, found: &str) {
         self.ctx.root_ok = false;
-        self.ctx.col.issue(
+        self.ctx.issue(
             true,
             ConfigError::file(
                 "",
@@ -186,17 +303,17 @@ impl Root<'_, '_, '_> {
     }
 }
 
-struct Monitors<'x, 'a, 'c> {
-    ctx: &'x mut Ctx<'a, 'c>,
+struct Monitors<'c, 'x, 'de> {
+    ctx: &'c mut Ctx<'x, 'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for Monitors<'_, '_, '_> {
+impl<'de> DeserializeSeed<'de> for Monitors<'_, '_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         if let Some(found) = d.deserialize_any(Elements {
             ctx: &mut *self.ctx,
         })? {
-            self.ctx.col.issue(
+            self.ctx.issue(
                 true,
                 ConfigError::file(
                     "monitors",
@@ -210,11 +327,11 @@ impl<'de> DeserializeSeed<'de> for Monitors<'_, '_, '_> {
 }
 
 /// Visits the elements of `monitors`; `Some(kind)` when it is not a list.
-struct Elements<'x, 'a, 'c> {
-    ctx: &'x mut Ctx<'a, 'c>,
+struct Elements<'c, 'x, 'de> {
+    ctx: &'c mut Ctx<'x, 'de>,
 }
 
-impl<'de> Visitor<'de> for Elements<'_, '_, '_> {
+impl<'de> Visitor<'de> for Elements<'_, '_, 'de> {
     type Value = Option<&'static str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -231,9 +348,7 @@ impl<'de> Visitor<'de> for Elements<'_, '_, '_> {
             else {
                 break;
             };
-            let item = lower_item(&node, self.ctx.index, self.ctx.opts);
-            self.ctx.index += 1;
-            self.ctx.col.item(item);
+            self.ctx.push(node);
         }
         Ok(None)
     }

@@ -19,6 +19,7 @@ mod node;
 pub mod support;
 mod text;
 mod yaml;
+mod yaml_fast;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
