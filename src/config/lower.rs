@@ -126,22 +126,6 @@ pub(crate) struct Item {
     pub warnings: Vec<ConfigError>,
 }
 
-impl Item {
-    /// This item with a freshly allocated copy of its spec (see the yaml module: the copy is
-    /// allocated by the calling thread); `self` keeps the original, to be freed by its owner.
-    pub(crate) fn take_rebuilt(&mut self) -> Item {
-        Item {
-            index: self.index,
-            name: self.name.take(),
-            label: self.label.take(),
-            name_line: self.name_line,
-            spec: self.spec.clone(),
-            errors: std::mem::take(&mut self.errors),
-            warnings: std::mem::take(&mut self.warnings),
-        }
-    }
-}
-
 /// Lowers one `monitors[index]` node. `allow_unsupported` aside, this is pure.
 pub(crate) fn lower_item(node: &Node, index: usize, opts: &LoadOptions) -> Item {
     let mut lw = Lower {
