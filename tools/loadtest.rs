@@ -378,10 +378,10 @@ fn run(a: &Args) -> Result<bool, String> {
         let started = started.clone();
         std::thread::spawn(move || {
             for l in BufReader::new(err).lines().map_while(Result::ok) {
-                if l.starts_with("cpra: running") {
-                    if let Ok(mut s) = started.lock() {
-                        *s = Some(unix_ms());
-                    }
+                if l.starts_with("cpra: running")
+                    && let Ok(mut s) = started.lock()
+                {
+                    *s = Some(unix_ms());
                 }
                 if !l.starts_with("cpra: intervention for") {
                     eprintln!("{l}");
