@@ -883,3 +883,49 @@ fn json_pipeline_matches_single_thread() {
     assert_eq!(seen_a.len(), 6000);
     assert_eq!(seen_a, seen_b);
 }
+
+/// A panicking sink must not leave loader threads waiting forever.
+#[test]
+fn a_panicking_sink_does_not_hang_the_loader() {
+    let text = tricky_file(false, false);
+    let result = std::panic::catch_unwind(|| {
+        let opts = LoadOptions {
+            threads: 2,
+            chunk_bytes: 256,
+            ..LoadOptions::default()
+        };
+        let mut n = 0;
+        let _ = load_bytes(text.as_bytes(), Format::Yaml, &opts, &mut |_| {
+            n += 1;
+            assert!(n < 10, "sink gives up");
+        });
+    });
+    assert!(result.is_err());
+}
+
+#[test]
+fn a_panicking_sink_does_not_hang_the_json_pipeline() {
+    let mut text = String::from("{\"monitors\": [");
+    for i in 0..20_000 {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            "{{\"name\": \"m{i}\", \"pulse_check\": {{\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {{\"host\": \"h\", \"port\": 1}}}}}}"
+        ));
+    }
+    text.push_str("]}");
+    assert!(text.len() > 1 << 20);
+    let result = std::panic::catch_unwind(|| {
+        let opts = LoadOptions {
+            threads: 2,
+            ..LoadOptions::default()
+        };
+        let mut n = 0;
+        let _ = load_bytes(text.as_bytes(), Format::Json, &opts, &mut |_| {
+            n += 1;
+            assert!(n < 10, "sink gives up");
+        });
+    });
+    assert!(result.is_err());
+}

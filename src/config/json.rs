@@ -67,6 +67,9 @@ pub(crate) fn load<'de>(
             };
             parse_with(bytes, opts.strict, &mut emit, &mut fresh)
         });
+        // Owned by this closure so that a panic in the sink drops it (unblocking the parser)
+        // before the scope waits for the parser thread.
+        let rx = rx;
         for msg in rx.iter() {
             if let Some(nodes) = consume(msg, opts, col, &mut index) {
                 let _ = recycle_tx.send(nodes);

@@ -715,6 +715,12 @@ fn parallel(
     };
     let mut complete = false;
     std::thread::scope(|scope| {
+        // Stops the workers when this thread leaves the scope, even by a panic in the sink.
+        let _stop_workers = StopWorkers {
+            stop: &stop,
+            delivered: &delivered,
+            progress: &progress,
+        };
         let mut recycle = Vec::with_capacity(threads);
         for worker in 0..threads {
             let tx = tx.clone();
@@ -785,13 +791,25 @@ fn parallel(
             }
         }
         complete = k_next == n;
-        stop.store(true, Ordering::Relaxed);
-        // Wake workers waiting for room so they see `stop`.
-        drop(delivered.lock().unwrap_or_else(|e| e.into_inner()));
-        progress.notify_all();
         drop(rx);
     });
     complete
+}
+
+/// Sets `stop` and wakes the workers waiting for room, when dropped.
+struct StopWorkers<'a> {
+    stop: &'a AtomicBool,
+    delivered: &'a Mutex<usize>,
+    progress: &'a Condvar,
+}
+
+impl Drop for StopWorkers<'_> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Taking the lock orders the store before any worker's next check under it.
+        drop(self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
+        self.progress.notify_all();
+    }
 }
 
 /// The elements of `monitors` in `text` as the general reader builds them (for tests of the
