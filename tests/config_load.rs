@@ -484,6 +484,26 @@ fn missing_variables_are_errors_and_secrets_are_never_shown() {
         "malformed URL \"${SCHEME}://h/x\": scheme must be http or https"
     );
     assert!(!errs[0].to_string().contains("s3cr3t"));
+    // Reasons that quote part of a value never quote a substituted part either.
+    let tcp = "monitors:\n- name: a\n  pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: \"db-${H}\", port: \"${P}\"}}\n";
+    let errs = errors_of(load_text(
+        tcp,
+        Format::Yaml,
+        &opts(Env::vars([("H", "s3cr3t!x"), ("P", "77777")])),
+    ));
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 2, "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .all(|t| !t.contains("s3cr3t") && !t.contains("77777")),
+        "{shown:?}"
+    );
+    assert!(shown[0].contains("invalid host \"db-${H}\""), "{shown:?}");
+    assert!(
+        shown[1].contains("${P} is out of range 1-65535"),
+        "{shown:?}"
+    );
     // Injected variables never touch the process environment.
     assert!(std::env::var("SCHEME").is_err());
     let specs = load_text(

@@ -53,7 +53,17 @@ impl Env {
 }
 
 /// Replaces each `${NAME}` in `raw` by the variable's value. Borrows when there is none.
+#[cfg(test)]
 pub(crate) fn expand<'a>(raw: &'a str, env: &Env) -> Result<Cow<'a, str>, String> {
+    expand_noting(raw, env, &mut Vec::new())
+}
+
+/// [`expand`], also noting each (value, `${NAME}`) substituted, so that messages can hide them.
+pub(crate) fn expand_noting<'a>(
+    raw: &'a str,
+    env: &Env,
+    used: &mut Vec<(String, String)>,
+) -> Result<Cow<'a, str>, String> {
     let Some(first) = find_ref(raw) else {
         return Ok(Cow::Borrowed(raw));
     };
@@ -76,7 +86,12 @@ pub(crate) fn expand<'a>(raw: &'a str, env: &Env) -> Result<Cow<'a, str>, String
                 "\"${{{name}}}\" is not a variable reference: names are letters, digits and _"
             ));
         }
-        out.push_str(&env.get(name)?);
+        let value = env.get(name)?;
+        out.push_str(&value);
+        // Values shorter than 4 bytes are not worth hiding and would garble messages.
+        if value.len() >= 4 && !used.iter().any(|(v, _)| *v == value) {
+            used.push((value, format!("${{{name}}}")));
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -97,6 +112,19 @@ pub(crate) fn find_ref(s: &str) -> Option<usize> {
     None
 }
 
+/// `msg` with every substituted value replaced by its `${NAME}` (longest values first).
+pub(crate) fn redact(msg: &str, used: &[(String, String)]) -> String {
+    let mut order: Vec<&(String, String)> = used.iter().collect();
+    order.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    let mut out = msg.to_string();
+    for (value, reference) in order {
+        if out.contains(value.as_str()) {
+            out = out.replace(value.as_str(), reference);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +138,19 @@ mod tests {
         assert_eq!(expand("cost $5 and $$", &env).unwrap(), "cost $5 and $$");
         // `$${` is not an escape: the reference inside it is still substituted.
         assert_eq!(expand("$${HOST}", &env).unwrap(), "$db");
+    }
+
+    #[test]
+    fn substituted_values_can_be_hidden_again() {
+        let env = Env::vars([("PORT", "80x80"), ("HOST", "secret-host")]);
+        let mut used = Vec::new();
+        let v = expand_noting("${HOST}:${PORT}", &env, &mut used).unwrap();
+        assert_eq!(v, "secret-host:80x80");
+        let msg = format!("port {:?} is not a number in {v}", "80x80");
+        assert_eq!(
+            redact(&msg, &used),
+            "port \"${PORT}\" is not a number in ${HOST}:${PORT}"
+        );
     }
 
     #[test]

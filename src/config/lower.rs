@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::LoadOptions;
 use crate::config::duration::{format_go_duration, parse_go_duration};
-use crate::config::env::expand;
+use crate::config::env::{expand_noting, redact};
 use crate::config::error::{ConfigError, Path};
 use crate::config::model::{
     CodeSpec, CodesSpec, Colour, DnsPulse, DnsRecordType, HttpPulse, IcmpPulse, InterventionAction,
@@ -132,6 +132,7 @@ pub(crate) fn lower_item(node: &Node, index: usize, opts: &LoadOptions) -> Item 
         opts,
         errors: Vec::new(),
         warnings: Vec::new(),
+        substituted: Vec::new(),
     };
     let root = Path::root("monitors");
     let path = root.index(index);
@@ -170,12 +171,17 @@ pub(crate) fn lower_item(node: &Node, index: usize, opts: &LoadOptions) -> Item 
             .clone()
             .or_else(|| name.clone())
             .or_else(|| spec.as_ref().map(|s| s.name.clone()));
+        let secrets = std::mem::take(&mut lw.substituted);
         let locate = |i: Issue| ConfigError {
             index: Some(index),
             name: shown.clone(),
             path: i.path,
             line: (i.line > 0).then_some(i.line),
-            message: i.message,
+            message: if secrets.is_empty() {
+                i.message
+            } else {
+                redact(&i.message, &secrets)
+            },
         };
         (
             lw.errors.into_iter().map(locate).collect(),
@@ -244,6 +250,8 @@ struct Lower<'o> {
     opts: &'o LoadOptions,
     errors: Vec<Issue>,
     warnings: Vec<Issue>,
+    /// Values substituted for `${NAME}` in this monitor, hidden again in every message.
+    substituted: Vec<(String, String)>,
 }
 
 impl<'o> Lower<'o> {
@@ -343,7 +351,7 @@ impl<'o> Lower<'o> {
             );
             return None;
         }
-        match expand(text, &self.opts.env) {
+        match expand_noting(text, &self.opts.env, &mut self.substituted) {
             Ok(value) => Some(Str {
                 value,
                 raw: text,
