@@ -154,6 +154,18 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> Result<String, String> {
     Ok(body)
 }
 
+/// VmRSS of a process in bytes (0 when unknown).
+fn vm_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -191,8 +203,12 @@ struct Report {
     failures_by_reason: serde_json::Value,
     cpu_s: f64,
     cpu_s_per_1000_checks: f64,
+    /// Peak resident memory of cpra over its life (the config load included).
     peak_rss_mib: f64,
     peak_rss_bytes_per_monitor: f64,
+    /// Largest resident memory sampled while running (after the load).
+    running_rss_mib: f64,
+    running_rss_bytes_per_monitor: f64,
     codes: u64,
     correctness: Correctness,
 }
@@ -401,6 +417,10 @@ fn run(a: &Args) -> Result<bool, String> {
     }
     let run_start = started.lock().ok().and_then(|s| *s).unwrap_or_else(unix_ms);
     let run_began = Instant::now();
+    let cpra_pid = cpra_child.0.as_ref().map(|c| c.id()).unwrap_or(0);
+    // Resident memory while running (after load): sampled once a second.
+    let mut running_rss_max = 0u64;
+    let mut last_sample = Instant::now() - Duration::from_secs(1);
 
     // 4. The script: kill healthy targets at 1/4, revive those without an intervention at 1/2.
     let mut killed: Vec<(u64, bool)> = Vec::new();
@@ -437,6 +457,10 @@ fn run(a: &Args) -> Result<bool, String> {
             eprintln!("loadtest: cpra overran its budget; stopping it");
             cpra_child.stop();
             break;
+        }
+        if last_sample.elapsed() >= Duration::from_secs(1) {
+            last_sample = Instant::now();
+            running_rss_max = running_rss_max.max(vm_rss(cpra_pid));
         }
         status = cpra_child
             .0
@@ -616,6 +640,8 @@ fn run(a: &Args) -> Result<bool, String> {
         },
         peak_rss_mib: peak_rss / (1 << 20) as f64,
         peak_rss_bytes_per_monitor: peak_rss / a.monitors.max(1) as f64,
+        running_rss_mib: running_rss_max as f64 / (1 << 20) as f64,
+        running_rss_bytes_per_monitor: running_rss_max as f64 / a.monitors.max(1) as f64,
         codes: n_codes,
         correctness: c,
     };
@@ -674,10 +700,17 @@ fn print_table(r: &Report) {
             ),
         ),
         (
-            "peak rss",
+            "peak rss (incl. load)",
             format!(
                 "{:.1} MiB ({:.0} bytes/monitor)",
                 r.peak_rss_mib, r.peak_rss_bytes_per_monitor
+            ),
+        ),
+        (
+            "rss while running",
+            format!(
+                "{:.1} MiB ({:.0} bytes/monitor)",
+                r.running_rss_mib, r.running_rss_bytes_per_monitor
             ),
         ),
         ("codes", r.codes.to_string()),
