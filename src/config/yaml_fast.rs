@@ -316,11 +316,7 @@ mod tests {
 
     /// Whenever the fast reader accepts a body, the general reader must agree exactly.
     fn check(body: &str, column: usize) -> bool {
-        let head = if column == 0 {
-            "monitors:\n"
-        } else {
-            "monitors:\n"
-        };
+        let head = "monitors:\n";
         let fast = read_elements(body, column, 2);
         let Some(fast) = fast else {
             return false;
