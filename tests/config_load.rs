@@ -949,3 +949,29 @@ fn a_panicking_sink_does_not_hang_the_json_pipeline() {
     });
     assert!(result.is_err());
 }
+
+#[test]
+fn files_by_name() {
+    let dir = std::env::temp_dir().join(format!("cpra-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // JSON, gzip-compressed, chosen by the .json.gz name.
+    let json = std::fs::read(fixture("full.json")).expect("fixture");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &json).expect("gzip");
+    let path = dir.join("monitors.json.gz");
+    std::fs::write(&path, gz.finish().expect("gzip")).expect("write");
+    let (specs, _) = load_all(&path, &parse_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(specs.len(), 6);
+    // A .gz name on plain text is refused; a missing file is a clear error.
+    let path = dir.join("monitors.yaml.gz");
+    std::fs::write(&path, "monitors: []\n").expect("write");
+    let e = load_all(&path, &parse_all())
+        .expect_err("not gzip")
+        .to_string();
+    assert!(e.contains("ends in .gz but is not gzip data"), "{e}");
+    let e = load_all(&dir.join("nope.yaml"), &parse_all())
+        .expect_err("missing")
+        .to_string();
+    assert!(e.starts_with("cannot read "), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
