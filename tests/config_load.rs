@@ -781,8 +781,16 @@ fn tricky_file(item_anchors: bool, tail_trap: bool) -> String {
 /// The parallel reader must give exactly what the sequential one gives, whatever the file.
 #[test]
 fn parallel_and_sequential_readers_agree() {
-    for (item_anchors, tail_trap) in [(false, false), (true, false), (false, true)] {
-        let text = tricky_file(item_anchors, tail_trap);
+    for (item_anchors, tail_trap, crlf) in [
+        (false, false, false),
+        (false, false, true),
+        (true, false, false),
+        (false, true, false),
+    ] {
+        let mut text = tricky_file(item_anchors, tail_trap);
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
         // Without anchors redefined by elements nor traps, the parallel reader must not give up.
         let forbid_fallback = !item_anchors && !tail_trap;
         let run = |threads: usize, chunk_bytes: usize| {

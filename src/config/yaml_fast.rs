@@ -4,7 +4,7 @@
 //! subset, in which case the slice is read by yaml-rust2 as usual.
 //!
 //! Accepted, and nothing else:
-//! - lines of ASCII text without tabs, carriage returns or other control characters;
+//! - lines of ASCII text without tabs or other control characters, ending in LF or CRLF;
 //! - blank lines, and comment lines (`#` first) no more indented than the list's elements;
 //! - list elements `- key: ...` at the list's column, each a block mapping;
 //! - block mappings whose keys are `[A-Za-z0-9_.-]` words followed by `: ` or `:` at the end;
@@ -48,12 +48,17 @@ pub(crate) fn read_elements<'t>(
     column: usize,
     first_line: u32,
 ) -> Option<Vec<Node<'t>>> {
-    if body.bytes().any(|b| (b < 0x20 && b != b'\n') || b >= 0x7f) {
+    let bytes = body.as_bytes();
+    let stray = |i: usize, b: u8| {
+        (b < 0x20 && b != b'\n' && !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n'))) || b >= 0x7f
+    };
+    if bytes.iter().enumerate().any(|(i, &b)| stray(i, b)) {
         return None;
     }
     let mut lines = Vec::with_capacity(body.len() / 24);
     let mut number = first_line;
     for raw in body.split_terminator('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let indent = raw.bytes().take_while(|&b| b == b' ').count();
         let rest = &raw[indent..];
         if rest.is_empty() {
@@ -344,6 +349,7 @@ mod tests {
             ));
         }
         assert!(check(&body, 2));
+        assert!(check(&body.replace('\n', "\r\n"), 2));
     }
 
     #[test]
@@ -397,7 +403,7 @@ mod tests {
             ("deep comment", "  - name: a\n    # c\n"),
             ("empty value", "  - name:\n    x: 1\n  - name: b\n"),
             ("tab", "  - name:\ta\n"),
-            ("crlf", "  - name: a\r\n"),
+            ("lone cr", "  - name: a\rb\n"),
             ("non-ascii", "  - name: caf\u{e9}\n"),
             ("key without space", "  - name:a\n"),
             ("document end", "  - name: a\n...\n"),
@@ -523,6 +529,7 @@ mod tests {
             if check(&body, column) {
                 accepted += 1;
             }
+            check(&body.replace('\n', "\r\n"), column);
         }
         assert!(
             accepted > 300,
