@@ -162,37 +162,34 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
             writeln!(w, "      interval: {}", a.interval)?;
             writeln!(w, "      timeout: {}", a.timeout)?;
             writeln!(w, "      unhealthy_threshold: {}", a.unhealthy_threshold)?;
+            // Block style throughout, and codes written out per monitor rather than through a
+            // YAML anchor: the form the parallel loader reads fastest (see docs/config.md).
+            writeln!(w, "      config:")?;
             if tcp {
-                writeln!(w, "      config: {{ host: {host}, port: {port} }}")?;
+                writeln!(w, "        host: {host}")?;
+                writeln!(w, "        port: {port}")?;
             } else {
-                writeln!(w, "      config: {{ url: \"http://{host}:{port}/t/{i}\" }}")?;
+                writeln!(w, "        url: \"http://{host}:{port}/t/{i}\"")?;
             }
             if exec {
-                let argv: Vec<String> = exec_argv
-                    .iter()
-                    .map(|s| s.replace("{id}", &i.to_string()))
-                    .map(|s| serde_json::Value::String(s).to_string())
-                    .collect();
                 writeln!(w, "    intervention:")?;
                 writeln!(w, "      action: exec")?;
-                writeln!(
-                    w,
-                    "      target: {{ command: [{}], timeout: 10s }}",
-                    argv.join(", ")
-                )?;
+                writeln!(w, "      target:")?;
+                writeln!(w, "        timeout: 10s")?;
+                writeln!(w, "        command:")?;
+                for arg in &exec_argv {
+                    let arg = arg.replace("{id}", &i.to_string());
+                    writeln!(w, "          - {}", serde_json::Value::String(arg))?;
+                }
             }
             if !a.log.is_empty() {
-                if i == 0 {
-                    let file = serde_json::Value::String(a.log.clone());
-                    writeln!(w, "    codes: &codes")?;
-                    for c in ["red", "yellow", "green", "cyan"] {
-                        writeln!(
-                            w,
-                            "      {c}: {{ notify: log, config: {{ file: {file} }} }}"
-                        )?;
-                    }
-                } else {
-                    writeln!(w, "    codes: *codes")?;
+                let file = serde_json::Value::String(a.log.clone());
+                writeln!(w, "    codes:")?;
+                for c in ["red", "yellow", "green", "cyan"] {
+                    writeln!(w, "      {c}:")?;
+                    writeln!(w, "        notify: log")?;
+                    writeln!(w, "        config:")?;
+                    writeln!(w, "          file: {file}")?;
                 }
             }
         }

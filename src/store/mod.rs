@@ -17,8 +17,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use bytemuck::{Pod, Zeroable};
 
 use crate::config::model::{
-    CodesSpec, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PulseKind, Scheme,
-    StatusRange,
+    CodesSpec, HttpPulse, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec,
+    PulseKind, Scheme, StatusRange,
 };
 pub use arena::{Arena, StrRef};
 
@@ -53,6 +53,8 @@ impl ProbeKind {
 pub struct Target {
     pub host: Box<str>,
     pub port: u16,
+    /// Reached over TLS (`https://`).
+    pub https: bool,
     /// The address checks connect to; `None` when resolution failed (checks then fail `dns`).
     pub addr: Option<SocketAddr>,
     /// What resolution said when it failed.
@@ -209,13 +211,41 @@ impl std::fmt::Display for BuildError {
 #[derive(Default)]
 pub struct StoreBuilder {
     cat: Catalog,
-    target_ids: HashMap<(String, u16, bool), u32>,
+    /// Hash of (host, port, https) → target ids with that hash.
+    target_ids: HashMap<u64, Vec<u32>>,
+    /// The previous HTTP monitor's pulse (URL cleared) and its probe spec id: consecutive
+    /// monitors usually differ only in their URL, and this skips building and hashing a spec.
+    last_http: Option<(HttpPulse, u32)>,
+    /// The previous monitor's codes and their id, for the same reason.
+    last_codes: Option<(CodesSpec, u32)>,
     spec_ids: HashMap<ProbeSpec, u32>,
     intervention_ids: HashMap<InterventionSpec, u32>,
     codes_ids: HashMap<CodesSpec, u32>,
     notifier_ids: HashMap<NotifierSpec, u32>,
     type_counts: HashMap<&'static str, usize>,
     errors: Vec<BuildError>,
+}
+
+/// A probe spec for `add`: an id already interned, or a new spec to intern (with the HTTP
+/// pulse it came from, to remember for the next monitor).
+enum SpecRef<'a> {
+    Id(u32),
+    New(ProbeSpec, Option<&'a HttpPulse>),
+}
+
+/// Same probe spec apart from the URL?
+fn same_probe(a: &HttpPulse, b: &HttpPulse) -> bool {
+    a.method == b.method
+        && a.headers == b.headers
+        && a.body == b.body
+        && a.retries == b.retries
+        && a.expected_status == b.expected_status
+        && a.body_contains == b.body_contains
+        && a.max_response_time == b.max_response_time
+        && a.follow_redirects == b.follow_redirects
+        && a.insecure_skip_verify == b.insecure_skip_verify
+        && a.cert_expiry_warning == b.cert_expiry_warning
+        && a.keepalive == b.keepalive
 }
 
 fn has_ctl(s: &str) -> bool {
@@ -237,9 +267,18 @@ impl StoreBuilder {
     }
 
     fn intern_target(&mut self, host: &str, port: u16, https: bool) -> u32 {
-        let key = (host.to_string(), port, https);
-        if let Some(id) = self.target_ids.get(&key) {
-            return *id;
+        let key = {
+            let mut h = rustc_hash::FxHasher::default();
+            (host, port, https).hash(&mut h);
+            h.finish()
+        };
+        if let Some(ids) = self.target_ids.get(&key) {
+            for &id in ids {
+                let t = &self.cat.targets[id as usize];
+                if &*t.host == host && t.port == port && t.https == https {
+                    return id;
+                }
+            }
         }
         let id = self.cat.targets.len() as u32;
         let default_port = if https { 443 } else { 80 };
@@ -256,11 +295,12 @@ impl StoreBuilder {
         self.cat.targets.push(Target {
             host: host.into(),
             port,
+            https,
             addr: None,
             resolve_error: None,
             host_header: host_header.into(),
         });
-        self.target_ids.insert(key, id);
+        self.target_ids.entry(key).or_default().push(id);
         id
     }
 
@@ -278,6 +318,30 @@ impl StoreBuilder {
     pub fn add(&mut self, spec: MonitorSpec) {
         let n_before = self.errors.len();
         let (kind, target, probe, path) = match &spec.pulse.kind {
+            PulseKind::Http(h)
+                if h.url.scheme == Scheme::Http
+                    && self
+                        .last_http
+                        .as_ref()
+                        .is_some_and(|(last, _)| same_probe(last, h)) =>
+            {
+                if has_ctl(&h.url.path) || h.url.path.contains(' ') {
+                    self.error(
+                        &spec,
+                        "pulse_check.config.url",
+                        "the URL path must not contain spaces or control characters".into(),
+                    );
+                    return;
+                }
+                let id = self.last_http.as_ref().map_or(0, |(_, id)| *id);
+                let t = self.intern_target(&h.url.host, h.url.port, false);
+                (
+                    ProbeKind::HTTP,
+                    t,
+                    SpecRef::Id(id),
+                    Some(h.url.path.as_str()),
+                )
+            }
             PulseKind::Http(h) if h.url.scheme == Scheme::Http => {
                 let mut block = String::new();
                 let mut sets_host = false;
@@ -343,12 +407,17 @@ impl StoreBuilder {
                     retries: h.retries,
                 });
                 let t = self.intern_target(&h.url.host, h.url.port, false);
-                (ProbeKind::HTTP, t, probe, Some(h.url.path.as_str()))
+                (
+                    ProbeKind::HTTP,
+                    t,
+                    SpecRef::New(probe, Some(h)),
+                    Some(h.url.path.as_str()),
+                )
             }
             PulseKind::Tcp(t) => {
                 let probe = ProbeSpec::Tcp { retries: t.retries };
                 let tid = self.intern_target(&t.host, t.port, false);
-                (ProbeKind::TCP, tid, probe, None)
+                (ProbeKind::TCP, tid, SpecRef::New(probe, None), None)
             }
             other => {
                 self.error(
@@ -384,7 +453,19 @@ impl StoreBuilder {
         if self.errors.len() > n_before {
             return;
         }
-        let spec_id = Self::intern(&mut self.spec_ids, &mut self.cat.specs, probe);
+        let spec_id = match probe {
+            SpecRef::Id(id) => id,
+            SpecRef::New(p, http) => {
+                let id = Self::intern(&mut self.spec_ids, &mut self.cat.specs, p);
+                if let Some(h) = http {
+                    let mut key = h.clone();
+                    key.url.path.clear();
+                    key.url.host.clear();
+                    self.last_http = Some((key, id));
+                }
+                id
+            }
+        };
         let intervention = match &spec.intervention {
             Some(i) => Self::intern(
                 &mut self.intervention_ids,
@@ -395,6 +476,8 @@ impl StoreBuilder {
         };
         let codes = if spec.codes.by_colour.iter().all(|c| c.is_none()) {
             NONE
+        } else if let Some((_, id)) = self.last_codes.as_ref().filter(|(c, _)| *c == spec.codes) {
+            *id
         } else if let Some(id) = self.codes_ids.get(&spec.codes) {
             *id
         } else {
@@ -419,6 +502,9 @@ impl StoreBuilder {
             self.codes_ids.insert(spec.codes.clone(), id);
             id
         };
+        if codes != NONE && self.last_codes.as_ref().is_none_or(|(_, id)| *id != codes) {
+            self.last_codes = Some((spec.codes.clone(), codes));
+        }
         let Some(name) = self.cat.strings.push(&spec.name) else {
             self.error(&spec, "name", "string arena full (4 GiB)".into());
             return;
