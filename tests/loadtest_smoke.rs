@@ -44,7 +44,10 @@ fn loadtest_smoke_passes() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(r["correctness"]["passed"], true);
-    assert!(r["correctness"]["failing_periods"].as_u64().unwrap() > 50, "{r}");
+    assert!(
+        r["correctness"]["failing_periods"].as_u64().unwrap() > 50,
+        "{r}"
+    );
     assert_eq!(r["correctness"]["false_alarms"], 0);
     assert!(r["checks"].as_u64().unwrap() > 15_000, "{r}");
     let _ = std::fs::remove_dir_all(&dir);
