@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
                                 Reason::Ok as u8
                             },
                             attempts: 1,
-                            _pad: 0,
+                            cert_days: cpra::probe::worker::NO_CERT,
                         });
                     }
                     let pushed = completions.push_batch(&done);

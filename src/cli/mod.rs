@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Seconds between status lines.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub status_every: Duration,
+    /// Extra trusted CA certificates (PEM) for https and tls checks, besides the system's
+    /// (which honour SSL_CERT_FILE and SSL_CERT_DIR).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +197,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let mut cfg = EngineConfig {
         pin: !args.no_pin,
         tick: args.tick,
+        ca_file: args.ca_file.clone(),
         ..EngineConfig::default()
     };
     if let Some(w) = args.workers {

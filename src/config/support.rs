@@ -6,9 +6,7 @@
 //! when the engine learns a feature, delete its entry, nothing else. The loader applies the list
 //! unless [`super::LoadOptions::allow_unsupported`] is set (tests of the parser itself).
 
-use crate::config::model::{
-    Colour, InterventionAction, MonitorSpec, NotifierSpec, PulseKind, Scheme,
-};
+use crate::config::model::{Colour, InterventionAction, MonitorSpec, NotifierSpec, PulseKind};
 
 /// One refused feature of one monitor: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +41,9 @@ fn http(spec: &MonitorSpec) -> Option<&crate::config::model::HttpPulse> {
 
 /// Features not run by this build. Delete an entry when the engine runs the feature.
 pub const NOT_YET_SUPPORTED: &[Check] = &[
-    // HTTPS pulses (needs the rustls probe).
+    // Pulse types the probe loops do not run yet.
     |s, out| {
-        if http(s).is_some_and(|h| h.url.scheme == Scheme::Https) {
-            out.push(at(&["pulse_check", "config", "url"], "https:// URLs"));
-        }
-    },
-    // Pulse types other than http and tcp.
-    |s, out| {
-        if matches!(
-            s.pulse.kind,
-            PulseKind::Icmp(_) | PulseKind::Dns(_) | PulseKind::Tls(_)
-        ) {
+        if matches!(s.pulse.kind, PulseKind::Icmp(_) | PulseKind::Dns(_)) {
             out.push(at(
                 &["pulse_check", "type"],
                 format!("pulse type {}", s.pulse.kind.type_name()),
@@ -76,21 +65,6 @@ pub const NOT_YET_SUPPORTED: &[Check] = &[
             out.push(at(
                 &["pulse_check", "config", "follow_redirects"],
                 "follow_redirects > 0",
-            ));
-        }
-    },
-    // TLS options of HTTP pulses (they only mean something with https).
-    |s, out| {
-        if http(s).is_some_and(|h| h.insecure_skip_verify) {
-            out.push(at(
-                &["pulse_check", "config", "insecure_skip_verify"],
-                "insecure_skip_verify",
-            ));
-        }
-        if http(s).is_some_and(|h| h.cert_expiry_warning.is_some()) {
-            out.push(at(
-                &["pulse_check", "config", "cert_expiry_warning"],
-                "cert_expiry_warning",
             ));
         }
     },

@@ -26,7 +26,8 @@ use crate::effects::render::Code;
 use crate::lifecycle::{self, Event, Input, Policy, State};
 use crate::limits::{FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, WHEEL_SLOTS};
 use crate::probe::reason::Reason;
-use crate::probe::worker::{self, WorkerConfig, WorkerHandle};
+use crate::probe::tls::TlsConfigs;
+use crate::probe::worker::{self, NO_CERT, WorkerConfig, WorkerHandle};
 use crate::probe::{Completion, Request};
 use crate::schedule::{Schedule, is_due};
 use crate::store::{Catalog, MonitorId, NONE, first_due_ms};
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     pub in_flight_per_worker: Option<usize>,
     /// Keep every event in memory for [`Engine::take_events`] (tests, the demo).
     pub record_events: bool,
+    /// Extra trusted CA certificates (PEM) for https and tls checks, besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             tick: Duration::from_millis(crate::limits::TICK_MS_DEFAULT),
             in_flight_per_worker: None,
             record_events: false,
+            ca_file: None,
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct MonitorStatus {
     pub last_reason: Reason,
     pub last_status: u16,
     pub in_flight: bool,
+    /// Days to the certificate's expiry at the last https/tls check (`None` if none seen).
+    pub cert_days: Option<i32>,
 }
 
 /// Raises the soft open-file limit to the hard one and returns the soft limit now in force.
@@ -101,6 +107,8 @@ pub struct Engine {
     generation: Vec<u32>,
     in_flight: Vec<u8>,
     checks: Vec<u32>,
+    /// Days to certificate expiry from the last https/tls result (`NO_CERT` when none).
+    cert_days: Vec<i32>,
     /// Lost-result backstop: per slot, `(monitor, generation, backstop_ms)`.
     deadlines: Vec<Vec<(u32, u32, u32)>>,
     deadline_tick: u64,
@@ -199,6 +207,15 @@ impl Engine {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let effects = Effects::start(catalog.notifiers.clone())?;
+        // Roots are loaded once, and only when some monitor speaks TLS.
+        let tls = if catalog.kinds.iter().any(|k| k.is_tls()) {
+            Some(
+                TlsConfigs::load(cfg.ca_file.as_deref())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            )
+        } else {
+            None
+        };
         let mut workers = given.unwrap_or_default();
         for index in workers.len()..workers_n {
             let core = if cores.is_empty() {
@@ -213,6 +230,7 @@ impl Engine {
                     index,
                     core,
                     in_flight_max: in_flight,
+                    tls: tls.clone(),
                 },
             )?);
         }
@@ -230,6 +248,7 @@ impl Engine {
             generation: vec![0; n],
             in_flight: vec![0; n],
             checks: vec![0; n],
+            cert_days: vec![NO_CERT; n],
             deadlines: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
             deadline_tick: 0,
             batches: (0..workers_n).map(|_| Vec::new()).collect(),
@@ -285,6 +304,7 @@ impl Engine {
             last_reason: Reason::from_u8(self.life.last_reason[i]),
             last_status: self.life.last_status[i],
             in_flight: self.in_flight[i] != 0,
+            cert_days: (self.cert_days[i] != NO_CERT).then_some(self.cert_days[i]),
         }
     }
 
@@ -339,6 +359,9 @@ impl Engine {
                 self.stats.checks += 1;
                 self.window_checks += 1;
                 self.checks[m] = self.checks[m].saturating_add(1);
+                if c.cert_days != NO_CERT {
+                    self.cert_days[m] = c.cert_days;
+                }
                 self.stats.lateness_us.record(u64::from(c.lateness_us));
                 self.window_lateness.record(u64::from(c.lateness_us));
                 self.stats.latency_us.record(u64::from(c.latency_us));

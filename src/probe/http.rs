@@ -338,6 +338,7 @@ mod tests {
             body_contains: body_contains.map(|s| s.as_bytes().into()),
             max_response_time_us: 0,
             retries: 0,
+            tls: None,
         }
     }
 

@@ -9,11 +9,15 @@
 //! - [`ring`]: the SPSC ring.
 //! - [`reason`]: the fixed list of check outcomes.
 //! - [`http`]: HTTP/1.1 request rendering and response judging, I/O-free.
+//! - [`tls`]: rustls configurations, the TLS pump over a mio socket, certificate expiry.
 //! - [`worker`]: the mio loop: connect, write, read, deadlines, retries.
 
+pub mod dns;
 pub mod http;
+pub mod icmp;
 pub mod reason;
 pub mod ring;
+pub mod tls;
 pub mod worker;
 
 use bytemuck::{Pod, Zeroable};
@@ -47,5 +51,6 @@ pub struct Completion {
     pub reason: u8,
     /// Attempts made (1 + retries used).
     pub attempts: u8,
-    pub _pad: u32,
+    /// Whole days until the peer certificate expires (https, tls); `worker::NO_CERT` if none.
+    pub cert_days: i32,
 }

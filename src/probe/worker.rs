@@ -33,6 +33,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::http::{Exchange, render_request};
 use super::reason::Reason;
 use super::ring::{Consumer, Producer, ring};
+use super::tls::{self, TlsConfigs};
 use super::{Completion, Request};
 use crate::limits::{
     CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
@@ -41,6 +42,8 @@ use crate::limits::{
 use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
 
 const WAKER: Token = Token(usize::MAX);
+/// `Completion::cert_days` when no certificate was seen.
+pub const NO_CERT: i32 = i32::MIN;
 /// Longest sleep in `poll` with nothing to do, so a stop request is seen promptly even if a
 /// wake-up were lost.
 const IDLE_POLL_MS: u64 = 100;
@@ -112,6 +115,8 @@ pub struct WorkerConfig {
     /// Pin the thread to this core.
     pub core: Option<core_affinity::CoreId>,
     pub in_flight_max: usize,
+    /// TLS client configurations, when any monitor needs TLS.
+    pub tls: Option<TlsConfigs>,
 }
 
 /// Starts a worker thread.
@@ -137,6 +142,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
                 stop2,
                 cfg.in_flight_max,
             );
+            w.tls = cfg.tls;
             w.run();
             w.stats
         })?;
@@ -155,6 +161,8 @@ enum Phase {
     Connecting,
     Writing,
     Reading,
+    /// TLS handshake, then (https) the request and response through the session.
+    Tls,
     RetryWait,
 }
 
@@ -177,6 +185,12 @@ struct Conn {
     wpos: usize,
     rbuf: Vec<u8>,
     exchange: Exchange,
+    /// The TLS session of an https or tls check.
+    tls: Option<rustls::ClientConnection>,
+    /// Whether the HTTP request has been handed to the TLS session.
+    tls_request_sent: bool,
+    /// Days to the peer certificate's expiry, `NO_CERT` when none was seen.
+    cert_days: i32,
 }
 
 impl Conn {
@@ -202,6 +216,9 @@ impl Conn {
             wpos: 0,
             rbuf: Vec::new(),
             exchange: Exchange::new(),
+            tls: None,
+            tls_request_sent: false,
+            cert_days: NO_CERT,
         }
     }
 }
@@ -227,6 +244,7 @@ struct Worker {
     req_buf: Vec<Request>,
     scratch: Box<[u8; READ_CHUNK_BYTES]>,
     stats: WorkerStats,
+    tls: Option<TlsConfigs>,
 }
 
 fn token(slot: u32, sock_seq: u32) -> Token {
@@ -279,6 +297,7 @@ impl Worker {
             req_buf: Vec::with_capacity(in_flight_max),
             scratch: Box::new([0u8; READ_CHUNK_BYTES]),
             stats: WorkerStats::default(),
+            tls: None,
         }
     }
 
@@ -423,7 +442,7 @@ impl Worker {
                 c.exchange.reset();
                 c.wbuf.clear();
                 c.wpos = 0;
-                if c.kind == ProbeKind::HTTP
+                if c.kind.is_http()
                     && let ProbeSpec::Http(h) = catalog.spec(m)
                 {
                     render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
@@ -448,6 +467,7 @@ impl Worker {
             Phase::Connecting => self.on_connecting(slot, trouble),
             Phase::Writing => self.write_request(slot),
             Phase::Reading => self.read_response(slot),
+            Phase::Tls => self.drive_tls(slot),
             Phase::Idle | Phase::RetryWait => {}
         }
     }
@@ -480,8 +500,125 @@ impl Worker {
             self.finish(slot, Reason::Ok, 0);
             return;
         }
+        if c.kind.is_tls() {
+            let catalog = self.catalog.clone();
+            let m = MonitorId(c.req.monitor);
+            let session = match (self.tls.as_ref(), catalog.spec(m).tls()) {
+                (Some(cfgs), Some(opts)) => cfgs.connect(&opts.server_name, opts.insecure),
+                _ => Err("TLS is not configured".to_string()),
+            };
+            match session {
+                Ok(s) => {
+                    c.tls = Some(s);
+                    c.tls_request_sent = false;
+                    c.phase = Phase::Tls;
+                    self.drive_tls(slot);
+                }
+                Err(_) => self.fail(slot, Reason::Tls, 0),
+            }
+            return;
+        }
         c.phase = Phase::Writing;
         self.write_request(slot);
+    }
+
+    /// Moves an https or tls check along: handshake, expiry rule, then for https the request
+    /// and the response through the session. Called on every socket event in `Phase::Tls`.
+    fn drive_tls(&mut self, slot: u32) {
+        let catalog = self.catalog.clone();
+        let c = &mut self.conns[slot as usize];
+        let m = MonitorId(c.req.monitor);
+        let spec = catalog.spec(m);
+        let (Some(stream), Some(session)) = (c.stream.as_mut(), c.tls.as_mut()) else {
+            return;
+        };
+        let pumped = match tls::pump(session, stream) {
+            Ok(p) => p,
+            Err((r, _)) => {
+                let status = c.exchange_status();
+                self.fail(slot, r, status);
+                return;
+            }
+        };
+        if session.is_handshaking() {
+            if pumped == tls::Pumped::Eof {
+                self.fail(slot, Reason::Tls, 0);
+            }
+            return;
+        }
+        if !c.tls_request_sent {
+            // Handshake done: the expiry rule first.
+            let now = std::time::SystemTime::now();
+            let left = session
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|leaf| tls::seconds_left(leaf.as_ref(), now));
+            c.cert_days = left.map_or(NO_CERT, |s| {
+                s.div_euclid(86_400).clamp(-100_000, 100_000) as i32
+            });
+            let warn = spec.tls().map_or(0, |t| t.warn_secs);
+            if warn > 0 && left.is_none_or(|s| s < warn as i64) {
+                self.finish(slot, Reason::CertExpiring, 0);
+                return;
+            }
+            if c.kind == ProbeKind::TLS {
+                self.finish(slot, Reason::Ok, 0);
+                return;
+            }
+            c.tls_request_sent = true;
+            if session.writer().write_all(&c.wbuf).is_err() {
+                self.fail(slot, Reason::Tls, 0);
+                return;
+            }
+            if let Err((r, _)) = tls::pump(session, stream) {
+                self.fail(slot, r, 0);
+                return;
+            }
+        }
+        let ProbeSpec::Http(probe) = spec else {
+            self.finish(slot, Reason::Protocol, 0);
+            return;
+        };
+        // Plaintext available now.
+        loop {
+            match session.reader().read(&mut self.scratch[..]) {
+                Ok(0) => {
+                    let (r, s) = c.exchange.eof();
+                    self.fail(slot, r, s);
+                    return;
+                }
+                Ok(n) => {
+                    let data = &self.scratch[..n];
+                    let verdict = if !c.exchange.head_done() {
+                        let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(c.rbuf.len());
+                        c.rbuf.extend_from_slice(&data[..n.min(room)]);
+                        let off = c.exchange.head_offset().min(c.rbuf.len());
+                        c.exchange.feed_head(&c.rbuf[off..], probe)
+                    } else {
+                        c.exchange.feed_body(data, probe)
+                    };
+                    if let Some((r, s)) = verdict {
+                        if r == Reason::Ok {
+                            self.finish(slot, r, s);
+                        } else {
+                            self.fail(slot, r, s);
+                        }
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // The peer closed without close_notify: judge what arrived.
+                    let (r, s) = c.exchange.eof();
+                    self.fail(slot, r, s);
+                    return;
+                }
+            }
+        }
+        if pumped == tls::Pumped::Eof {
+            let (r, s) = c.exchange.eof();
+            self.fail(slot, r, s);
+        }
     }
 
     fn write_request(&mut self, slot: u32) {
@@ -570,6 +707,7 @@ impl Worker {
         {
             c.retries_left -= 1;
             c.stream = None;
+            c.tls = None;
             c.phase = Phase::RetryWait;
             let check_seq = c.check_seq;
             self.timers
@@ -607,9 +745,11 @@ impl Worker {
             status,
             reason: reason as u8,
             attempts: c.attempts,
-            _pad: 0,
+            cert_days: c.cert_days,
         });
         c.stream = None; // close (linger 0: no TIME_WAIT on our side)
+        c.tls = None;
+        c.cert_days = NO_CERT;
         c.phase = Phase::Idle;
         c.check_seq = c.check_seq.wrapping_add(1); // invalidates this check's timers
         c.active = false;

@@ -38,11 +38,25 @@ pub struct ProbeKind(pub u8);
 impl ProbeKind {
     pub const HTTP: ProbeKind = ProbeKind(0);
     pub const TCP: ProbeKind = ProbeKind(1);
+    pub const HTTPS: ProbeKind = ProbeKind(2);
+    pub const TLS: ProbeKind = ProbeKind(3);
+
+    /// Runs TLS over its TCP connection.
+    pub fn is_tls(self) -> bool {
+        self == ProbeKind::HTTPS || self == ProbeKind::TLS
+    }
+
+    /// Speaks HTTP (over TCP or TLS).
+    pub fn is_http(self) -> bool {
+        self == ProbeKind::HTTP || self == ProbeKind::HTTPS
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             ProbeKind::HTTP => "http",
             ProbeKind::TCP => "tcp",
+            ProbeKind::HTTPS => "https",
+            ProbeKind::TLS => "tls",
             _ => "unknown",
         }
     }
@@ -79,6 +93,18 @@ pub struct HttpProbe {
     /// 0 = no limit.
     pub max_response_time_us: u64,
     pub retries: u32,
+    /// Set for `https://`.
+    pub tls: Option<TlsOpts>,
+}
+
+/// TLS options of an https or tls check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsOpts {
+    /// SNI and the name the certificate must match.
+    pub server_name: Box<str>,
+    pub insecure: bool,
+    /// `cert_expiry_warning` in seconds; 0 = none.
+    pub warn_secs: u64,
 }
 
 impl HttpProbe {
@@ -92,7 +118,11 @@ impl HttpProbe {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProbeSpec {
     Http(HttpProbe),
-    Tcp { retries: u32 },
+    Tcp {
+        retries: u32,
+    },
+    /// Handshake-only TLS check.
+    Tls(TlsOpts),
 }
 
 impl ProbeSpec {
@@ -100,6 +130,16 @@ impl ProbeSpec {
         match self {
             ProbeSpec::Http(h) => h.retries,
             ProbeSpec::Tcp { retries } => *retries,
+            ProbeSpec::Tls(_) => 0,
+        }
+    }
+
+    /// The TLS options, for https and tls checks.
+    pub fn tls(&self) -> Option<&TlsOpts> {
+        match self {
+            ProbeSpec::Http(h) => h.tls.as_ref(),
+            ProbeSpec::Tls(t) => Some(t),
+            ProbeSpec::Tcp { .. } => None,
         }
     }
 }
@@ -319,11 +359,10 @@ impl StoreBuilder {
         let n_before = self.errors.len();
         let (kind, target, probe, path) = match &spec.pulse.kind {
             PulseKind::Http(h)
-                if h.url.scheme == Scheme::Http
-                    && self
-                        .last_http
-                        .as_ref()
-                        .is_some_and(|(last, _)| same_probe(last, h)) =>
+                if self
+                    .last_http
+                    .as_ref()
+                    .is_some_and(|(last, _)| same_probe(last, h)) =>
             {
                 if has_ctl(&h.url.path) || h.url.path.contains(' ') {
                     self.error(
@@ -334,15 +373,21 @@ impl StoreBuilder {
                     return;
                 }
                 let id = self.last_http.as_ref().map_or(0, |(_, id)| *id);
-                let t = self.intern_target(&h.url.host, h.url.port, false);
+                let https = h.url.scheme == Scheme::Https;
+                let t = self.intern_target(&h.url.host, h.url.port, https);
                 (
-                    ProbeKind::HTTP,
+                    if https {
+                        ProbeKind::HTTPS
+                    } else {
+                        ProbeKind::HTTP
+                    },
                     t,
                     SpecRef::Id(id),
                     Some(h.url.path.as_str()),
                 )
             }
-            PulseKind::Http(h) if h.url.scheme == Scheme::Http => {
+            PulseKind::Http(h) => {
+                let https = h.url.scheme == Scheme::Https;
                 let mut block = String::new();
                 let mut sets_host = false;
                 let mut sets_user_agent = false;
@@ -405,10 +450,19 @@ impl StoreBuilder {
                         .map(|d| d.as_micros() as u64)
                         .unwrap_or(0),
                     retries: h.retries,
+                    tls: https.then(|| TlsOpts {
+                        server_name: h.url.host.as_str().into(),
+                        insecure: h.insecure_skip_verify,
+                        warn_secs: h.cert_expiry_warning.map_or(0, |d| d.as_secs()),
+                    }),
                 });
-                let t = self.intern_target(&h.url.host, h.url.port, false);
+                let t = self.intern_target(&h.url.host, h.url.port, https);
                 (
-                    ProbeKind::HTTP,
+                    if https {
+                        ProbeKind::HTTPS
+                    } else {
+                        ProbeKind::HTTP
+                    },
                     t,
                     SpecRef::New(probe, Some(h)),
                     Some(h.url.path.as_str()),
@@ -418,6 +472,15 @@ impl StoreBuilder {
                 let probe = ProbeSpec::Tcp { retries: t.retries };
                 let tid = self.intern_target(&t.host, t.port, false);
                 (ProbeKind::TCP, tid, SpecRef::New(probe, None), None)
+            }
+            PulseKind::Tls(t) => {
+                let probe = ProbeSpec::Tls(TlsOpts {
+                    server_name: t.server_name.as_deref().unwrap_or(&t.host).into(),
+                    insecure: t.insecure_skip_verify,
+                    warn_secs: t.cert_expiry_warning.map_or(0, |d| d.as_secs()),
+                });
+                let tid = self.intern_target(&t.host, t.port, true);
+                (ProbeKind::TLS, tid, SpecRef::New(probe, None), None)
             }
             other => {
                 self.error(

@@ -1,0 +1,944 @@
+//! DNS for health checks, without I/O: render a query, judge the reply.
+//!
+//! The probe loop owns sockets and time; this module owns bytes. A [`DnsCheck`] is built from a
+//! monitor's [`DnsPulse`] and a query id. It writes the query ([`DnsCheck::query_udp`], or
+//! [`DnsCheck::query_tcp`] with its length prefix) and judges what comes back
+//! ([`DnsCheck::on_udp_reply`] per datagram, [`DnsCheck::on_tcp_bytes`] per read), answering a
+//! [`DnsStep`]: keep waiting, ask again over TCP (the reply was truncated), or a verdict with a
+//! short detail for events. Being I/O-free, the module is tested on byte strings, and property
+//! tests throw arbitrary bytes at it.
+//!
+//! The wire format is written here rather than taken from a crate: a check needs one question
+//! out and, back, a header, one question and the records of seven types, which is a few hundred
+//! lines. Written for this, the reader walks the reply in place (no allocation unless a verdict
+//! needs a detail), validates every record of every section with fixed bounds, and judges only
+//! what it was asked, where a general DNS crate would build every record of every type (and may
+//! reject a reply over an exotic record the check does not care about). The query is checked
+//! against an independent codec (`simple-dns`, a dev-dependency) in the tests.
+//!
+//! Rules, in order:
+//! - a datagram or TCP frame shorter than a header is malformed (`protocol`);
+//! - a reply whose id, QR bit, opcode or question differ from the query is not ours: ignored
+//!   ([`DnsStep::Wait`]), so a forged or stale datagram cannot decide a check. An error reply
+//!   without a question section (some servers' FORMERR or REFUSED) is accepted when its id
+//!   matches;
+//! - TC set on a UDP reply: [`DnsStep::RetryOverTcp`];
+//! - every record must be well-formed: names within 255 bytes, compression pointers pointing
+//!   backward (no loops), record data inside the message and, for the types read here, exactly
+//!   the right shape. Anything else is `protocol`. Bytes after the last counted record are
+//!   ignored, as resolvers do;
+//! - the rcode (extended by an EDNS OPT record) must be `expected_rcode`, else `dns`;
+//! - when `expected_answer` is set, one answer record of the asked type (class IN, any owner, so a
+//!   CNAME chain is followed) must equal it, else `dns`: A and AAAA compare as addresses, CNAME
+//!   and NS as names (ASCII case-insensitive, trailing dot optional), MX as `pref exchange` or
+//!   the exchange alone, TXT as the record's strings joined (surrounding double quotes on the
+//!   expected text are ignored), SOA as its first fields (`mname`, then `rname serial refresh
+//!   retry expire minimum`, as many as given). NOERROR without answers (NODATA) is a valid reply
+//!   when no answer is expected.
+//!
+//! Queries set RD and carry an EDNS0 OPT record advertising [`DNS_UDP_PAYLOAD_BYTES`]. A TCP
+//! reply is buffered up to [`DNS_TCP_REPLY_BYTES_MAX`]; a frame that is not ours is skipped and
+//! the next one read.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::ops::Range;
+
+use crate::config::model::{DnsPulse, DnsRecordType};
+use crate::limits::{
+    DNS_DETAIL_BYTES_MAX, DNS_LABEL_BYTES_MAX, DNS_NAME_BYTES_MAX, DNS_NAME_POINTERS_MAX,
+    DNS_RESOLV_CONF_BYTES_MAX, DNS_TCP_REPLY_BYTES_MAX, DNS_UDP_PAYLOAD_BYTES,
+};
+use crate::probe::reason::Reason;
+
+const HEADER_BYTES: usize = 12;
+const CLASS_IN: u16 = 1;
+const TYPE_OPT: u16 = 41;
+const FLAG_QR: u16 = 0x8000;
+const OPCODE_MASK: u16 = 0x7800;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RD: u16 = 0x0100;
+const RCODE_MASK: u16 = 0x000f;
+
+/// Rcode names, as `expected_rcode` spells them and details show them.
+const RCODE_NAMES: [(u16, &str); 12] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (6, "YXDOMAIN"),
+    (7, "YXRRSET"),
+    (8, "NXRRSET"),
+    (9, "NOTAUTH"),
+    (10, "NOTZONE"),
+    (16, "BADVERS"),
+];
+
+/// The wire code of a record type.
+pub fn type_code(t: DnsRecordType) -> u16 {
+    match t {
+        DnsRecordType::A => 1,
+        DnsRecordType::Ns => 2,
+        DnsRecordType::Cname => 5,
+        DnsRecordType::Soa => 6,
+        DnsRecordType::Mx => 15,
+        DnsRecordType::Txt => 16,
+        DnsRecordType::Aaaa => 28,
+    }
+}
+
+/// The name of a record type, as the configuration spells it.
+pub fn type_name(t: DnsRecordType) -> &'static str {
+    match t {
+        DnsRecordType::A => "A",
+        DnsRecordType::Ns => "NS",
+        DnsRecordType::Cname => "CNAME",
+        DnsRecordType::Soa => "SOA",
+        DnsRecordType::Mx => "MX",
+        DnsRecordType::Txt => "TXT",
+        DnsRecordType::Aaaa => "AAAA",
+    }
+}
+
+/// The code of an rcode name (`NXDOMAIN` → 3), any case.
+pub fn rcode_from_name(name: &str) -> Option<u16> {
+    RCODE_NAMES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
+        .map(|&(c, _)| c)
+}
+
+fn push_rcode(out: &mut String, rcode: u16) {
+    match RCODE_NAMES.iter().find(|&&(c, _)| c == rcode) {
+        Some((_, n)) => out.push_str(n),
+        None => out.push_str(&format!("RCODE{rcode}")),
+    }
+}
+
+/// What the probe loop does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsStep {
+    /// Nothing decided: not our id, not a reply, another question, or a TCP reply still
+    /// arriving. Keep reading until the check's deadline.
+    Wait,
+    /// The UDP reply has TC set: send [`DnsCheck::query_tcp`] over TCP to the same server.
+    RetryOverTcp,
+    /// The verdict, with a short detail for events (empty for `Ok`, so that a healthy check
+    /// allocates nothing), at most [`DNS_DETAIL_BYTES_MAX`] bytes, printable ASCII from the
+    /// reply (other bytes escaped).
+    Done(Reason, String),
+}
+
+/// One DNS check: the query to send and the judge of its reply.
+#[derive(Debug, Clone)]
+pub struct DnsCheck {
+    id: u16,
+    rtype: DnsRecordType,
+    qtype: u16,
+    /// The query name in wire form, as configured (case kept).
+    qname: Box<[u8]>,
+    expected_rcode: u16,
+    expected: Option<Expected>,
+    /// A TCP reply arriving in pieces: length prefix and message, at most one frame.
+    tcp: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Expected {
+    /// As configured, for details.
+    text: Box<str>,
+    want: Want,
+}
+
+#[derive(Debug, Clone)]
+enum Want {
+    V4([u8; 4]),
+    V6([u8; 16]),
+    /// A name in wire form, lower case.
+    Name(Box<[u8]>),
+    Mx {
+        pref: Option<u16>,
+        exchange: Box<[u8]>,
+    },
+    Txt(Box<[u8]>),
+    /// The first fields of an SOA record: two names, then up to five numbers.
+    Soa(Box<[SoaField]>),
+}
+
+#[derive(Debug, Clone)]
+enum SoaField {
+    Name(Box<[u8]>),
+    Num(u32),
+}
+
+impl DnsCheck {
+    /// Prepares the check of `pulse` with query id `id`.
+    ///
+    /// Fails, with a message for the operator, when the query name cannot be encoded, the rcode
+    /// is unknown, or `expected_answer` cannot be an answer of the record type (an A answer that
+    /// is no IPv4 address, an MX preference that is no number): such a check could never pass,
+    /// so the caller should refuse it at load.
+    pub fn new(pulse: &DnsPulse, id: u16) -> Result<DnsCheck, String> {
+        let qname =
+            encode_name(pulse.query.trim(), false).map_err(|e| format!("query name {e}"))?;
+        let expected_rcode = rcode_from_name(&pulse.expected_rcode).ok_or_else(|| {
+            format!(
+                "unknown rcode {:?}; known: {}",
+                pulse.expected_rcode,
+                RCODE_NAMES.map(|(_, n)| n).join(", ")
+            )
+        })?;
+        let expected = match &pulse.expected_answer {
+            None => None,
+            Some(text) => Some(Expected {
+                text: text.as_str().into(),
+                want: parse_expected(pulse.record_type, text)
+                    .map_err(|e| format!("expected_answer {text:?} {e}"))?,
+            }),
+        };
+        Ok(DnsCheck {
+            id,
+            rtype: pulse.record_type,
+            qtype: type_code(pulse.record_type),
+            qname: qname.into(),
+            expected_rcode,
+            expected,
+            tcp: Vec::new(),
+        })
+    }
+
+    /// The query id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Readies the check for another attempt with a fresh query id, keeping its buffers.
+    pub fn restart(&mut self, id: u16) {
+        self.id = id;
+        self.tcp.clear();
+    }
+
+    /// Appends the query datagram to `out`.
+    pub fn query_udp(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&FLAG_RD.to_be_bytes());
+        // One question, no answer or authority, one additional record (OPT).
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+        out.extend_from_slice(&self.qname);
+        out.extend_from_slice(&self.qtype.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        // EDNS0 OPT: root owner, type 41, class = UDP payload size, extended rcode 0,
+        // version 0, no flags, no options.
+        out.push(0);
+        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        out.extend_from_slice(&DNS_UDP_PAYLOAD_BYTES.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+
+    /// Appends the query for TCP to `out`: the datagram after its 2-byte length.
+    pub fn query_tcp(&self, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        self.query_udp(out);
+        // At most 12 + 255 + 4 + 11 bytes: the length always fits.
+        let len = u16::try_from(out.len() - at - 2).unwrap_or(u16::MAX);
+        out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Judges one datagram received on the check's UDP socket.
+    pub fn on_udp_reply(&mut self, datagram: &[u8]) -> DnsStep {
+        self.judge(datagram, false)
+    }
+
+    /// Judges bytes read from the check's TCP connection (any piece of the stream). Frames
+    /// that are not ours are skipped; a partial frame is kept for the next call.
+    pub fn on_tcp_bytes(&mut self, mut bytes: &[u8]) -> DnsStep {
+        while !bytes.is_empty() {
+            // A whole frame at the start of `bytes`: judge it in place.
+            if self.tcp.is_empty()
+                && let Some(len) = be16(bytes, 0)
+                && let Some(frame) = bytes.get(2..2 + usize::from(len))
+            {
+                match self.judge(frame, true) {
+                    DnsStep::Wait => {
+                        bytes = bytes.get(2 + usize::from(len)..).unwrap_or_default();
+                        continue;
+                    }
+                    step => return step,
+                }
+            }
+            // Otherwise gather the length prefix, then the frame, never more than one frame.
+            if self.tcp.len() < 2 {
+                let take = (2 - self.tcp.len()).min(bytes.len());
+                self.tcp.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                match be16(&self.tcp, 0) {
+                    Some(len) => self.tcp.reserve_exact(usize::from(len)),
+                    None => continue,
+                }
+            }
+            let need = 2 + usize::from(be16(&self.tcp, 0).unwrap_or(0));
+            let take = need.saturating_sub(self.tcp.len()).min(bytes.len());
+            self.tcp.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.tcp.len() >= need {
+                let frame = std::mem::take(&mut self.tcp);
+                let step = self.judge(frame.get(2..).unwrap_or_default(), true);
+                self.tcp = frame;
+                self.tcp.clear();
+                if step != DnsStep::Wait {
+                    return step;
+                }
+            }
+        }
+        DnsStep::Wait
+    }
+
+    /// The server closed the TCP connection before a verdict.
+    pub fn on_tcp_eof(&self) -> DnsStep {
+        match be16(&self.tcp, 0) {
+            Some(len) => DnsStep::Done(
+                Reason::Protocol,
+                format!(
+                    "connection closed inside a reply ({} of {len} bytes)",
+                    self.tcp.len() - 2
+                ),
+            ),
+            None => DnsStep::Done(
+                Reason::Protocol,
+                "connection closed before a reply".to_string(),
+            ),
+        }
+    }
+
+    /// Bytes of a partial TCP reply held, at most [`DNS_TCP_REPLY_BYTES_MAX`].
+    pub fn tcp_buffered(&self) -> usize {
+        self.tcp.len()
+    }
+
+    fn judge(&self, msg: &[u8], over_tcp: bool) -> DnsStep {
+        let (Some(id), Some(flags), Some(qd), Some(an), Some(ns), Some(ar)) = (
+            be16(msg, 0),
+            be16(msg, 2),
+            be16(msg, 4),
+            be16(msg, 6),
+            be16(msg, 8),
+            be16(msg, 10),
+        ) else {
+            return malformed("shorter than a DNS header");
+        };
+        if id != self.id || flags & FLAG_QR == 0 || flags & OPCODE_MASK != 0 {
+            return DnsStep::Wait;
+        }
+        let low_rcode = flags & RCODE_MASK;
+        let mut pos = HEADER_BYTES;
+        let mut name = NameBuf::new();
+        match qd {
+            // An error reply without the question: the id is all there is to go by.
+            0 if low_rcode != 0 => {}
+            1 => {
+                if let Err(e) = read_name(msg, &mut pos, &mut name) {
+                    return malformed(e);
+                }
+                let (Some(qtype), Some(qclass)) = (be16(msg, pos), be16(msg, pos + 2)) else {
+                    return malformed("the question runs past the end");
+                };
+                pos += 4;
+                if qtype != self.qtype
+                    || qclass != CLASS_IN
+                    || !name.as_bytes().eq_ignore_ascii_case(&self.qname)
+                {
+                    return DnsStep::Wait;
+                }
+            }
+            _ => return malformed("not exactly one question"),
+        }
+        if flags & FLAG_TC != 0 && !over_tcp {
+            return DnsStep::RetryOverTcp;
+        }
+        // Walk every record once: the whole reply must be well-formed.
+        let answers_at = pos;
+        let in_answers = u32::from(an);
+        let before_additional = in_answers + u32::from(ns);
+        let records = before_additional + u32::from(ar);
+        let mut ext_rcode = 0u16;
+        let mut opt_seen = false;
+        for i in 0..records {
+            let rr = match read_record(msg, &mut pos, &mut name) {
+                Ok(rr) => rr,
+                Err(e) => return malformed(e),
+            };
+            if rr.rtype == TYPE_OPT {
+                if i < before_additional {
+                    return malformed("an OPT record outside the additional section");
+                }
+                if opt_seen {
+                    return malformed("two OPT records");
+                }
+                if name.as_bytes() != [0] {
+                    return malformed("an OPT record not owned by the root");
+                }
+                opt_seen = true;
+                ext_rcode = (rr.ttl >> 24) as u16;
+            }
+            if let Err(e) = check_rdata(msg, &rr, &mut name) {
+                return malformed(e);
+            }
+        }
+        let rcode = ext_rcode << 4 | low_rcode;
+        if rcode != self.expected_rcode {
+            let mut detail = String::from("rcode ");
+            push_rcode(&mut detail, rcode);
+            if self.expected_rcode != 0 {
+                detail.push_str(", expected ");
+                push_rcode(&mut detail, self.expected_rcode);
+            }
+            return DnsStep::Done(Reason::Dns, detail);
+        }
+        let Some(expected) = &self.expected else {
+            return DnsStep::Done(Reason::Ok, String::new());
+        };
+        let mut pos = answers_at;
+        for _ in 0..in_answers {
+            let Ok(rr) = read_record(msg, &mut pos, &mut name) else {
+                return malformed("a record changed between two reads");
+            };
+            if rr.rtype == self.qtype
+                && rr.class == CLASS_IN
+                && matches(msg, &rr, &expected.want, &mut name)
+            {
+                return DnsStep::Done(Reason::Ok, String::new());
+            }
+        }
+        DnsStep::Done(
+            Reason::Dns,
+            self.mismatch_detail(msg, answers_at, in_answers, expected),
+        )
+    }
+
+    /// "answer 10.0.0.1 != expected 10.0.0.2", "answers a, b != expected c", or "no A answer,
+    /// expected c"; bounded.
+    fn mismatch_detail(&self, msg: &[u8], at: usize, answers: u32, expected: &Expected) -> String {
+        let mut shown = String::new();
+        let mut count = 0u32;
+        let mut name = NameBuf::new();
+        let mut pos = at;
+        for _ in 0..answers {
+            let Ok(rr) = read_record(msg, &mut pos, &mut name) else {
+                break;
+            };
+            if rr.rtype != self.qtype || rr.class != CLASS_IN {
+                continue;
+            }
+            count += 1;
+            if shown.len() < DNS_DETAIL_BYTES_MAX {
+                if count > 1 {
+                    shown.push_str(", ");
+                }
+                render_rdata(msg, &rr, &mut name, &mut shown);
+            }
+        }
+        let quote = matches!(self.rtype, DnsRecordType::Txt);
+        let mut exp = String::new();
+        if quote {
+            exp.push('"');
+        }
+        push_escaped(&mut exp, expected.text.as_bytes());
+        if quote {
+            exp.push('"');
+        }
+        let mut detail = match count {
+            0 => format!("no {} answer, expected {exp}", type_name(self.rtype)),
+            1 => format!("answer {shown} != expected {exp}"),
+            _ => format!("answers {shown} != expected {exp}"),
+        };
+        truncate(&mut detail, DNS_DETAIL_BYTES_MAX);
+        detail
+    }
+}
+
+/// The server a DNS check asks: its `server`, else the system resolver.
+pub fn server_addr(pulse: &DnsPulse) -> Option<SocketAddr> {
+    match &pulse.server {
+        Some(s) => s.parse().ok(),
+        None => system_resolver(),
+    }
+}
+
+/// The first `nameserver` of /etc/resolv.conf, on port 53. `None` when the file cannot be read
+/// or names no usable server (glibc would then ask 127.0.0.1; the caller decides).
+pub fn system_resolver() -> Option<SocketAddr> {
+    use std::io::Read;
+    let file = std::fs::File::open("/etc/resolv.conf").ok()?;
+    let mut text = Vec::new();
+    file.take(DNS_RESOLV_CONF_BYTES_MAX as u64)
+        .read_to_end(&mut text)
+        .ok()?;
+    parse_resolv_conf(&String::from_utf8_lossy(&text), &if_index)
+}
+
+/// An interface's index by name, from sysfs (for `fe80::1%eth0`).
+fn if_index(name: &str) -> Option<u32> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if !plain {
+        return None;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The first usable `nameserver` line of a resolv.conf text.
+fn parse_resolv_conf(text: &str, if_index: &dyn Fn(&str) -> Option<u32>) -> Option<SocketAddr> {
+    for line in text.lines() {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some("nameserver") {
+            continue;
+        }
+        let Some(addr) = words.next() else {
+            continue;
+        };
+        if let Ok(ip) = addr.parse::<IpAddr>() {
+            return Some(SocketAddr::new(ip, 53));
+        }
+        // An IPv6 address with a zone: fe80::1%2 or fe80::1%eth0.
+        if let Some((ip, zone)) = addr.split_once('%')
+            && let Ok(ip) = ip.parse::<Ipv6Addr>()
+            && let Some(scope) = zone.parse::<u32>().ok().or_else(|| if_index(zone))
+        {
+            return Some(SocketAddr::V6(SocketAddrV6::new(ip, 53, 0, scope)));
+        }
+    }
+    None
+}
+
+fn malformed(what: &str) -> DnsStep {
+    DnsStep::Done(Reason::Protocol, format!("malformed reply: {what}"))
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([*s.first()?, *s.get(1)?]))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from(be16(b, at)?) << 16 | u32::from(be16(b, at + 2)?))
+}
+
+/// A text name in wire form; `lower` folds ASCII case. `"."` is the root; one trailing dot is
+/// optional.
+fn encode_name(text: &str, lower: bool) -> Result<Vec<u8>, String> {
+    if text.is_empty() {
+        return Err("is empty".into());
+    }
+    let body = text.strip_suffix('.').unwrap_or(text);
+    let mut out = Vec::with_capacity(body.len() + 2);
+    if !body.is_empty() {
+        for label in body.split('.') {
+            if label.is_empty() {
+                return Err(format!("{text:?} has an empty label"));
+            }
+            if label.len() > DNS_LABEL_BYTES_MAX {
+                return Err(format!(
+                    "{text:?} has a label longer than {DNS_LABEL_BYTES_MAX} bytes"
+                ));
+            }
+            out.push(label.len() as u8);
+            if lower {
+                out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+            } else {
+                out.extend_from_slice(label.as_bytes());
+            }
+        }
+    }
+    out.push(0);
+    if out.len() > DNS_NAME_BYTES_MAX {
+        return Err(format!(
+            "{text:?} is longer than {DNS_NAME_BYTES_MAX} bytes in wire form"
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_expected(t: DnsRecordType, text: &str) -> Result<Want, String> {
+    let trimmed = text.trim();
+    Ok(match t {
+        DnsRecordType::A => Want::V4(
+            trimmed
+                .parse::<Ipv4Addr>()
+                .map_err(|_| "is not an IPv4 address")?
+                .octets(),
+        ),
+        DnsRecordType::Aaaa => Want::V6(
+            trimmed
+                .parse::<Ipv6Addr>()
+                .map_err(|_| "is not an IPv6 address")?
+                .octets(),
+        ),
+        DnsRecordType::Cname | DnsRecordType::Ns => Want::Name(encode_name(trimmed, true)?.into()),
+        DnsRecordType::Mx => {
+            let words: Vec<&str> = trimmed.split_ascii_whitespace().collect();
+            match words[..] {
+                [exchange] => Want::Mx {
+                    pref: None,
+                    exchange: encode_name(exchange, true)?.into(),
+                },
+                [pref, exchange] => Want::Mx {
+                    pref: Some(
+                        pref.parse()
+                            .map_err(|_| "has a preference that is not a number 0-65535")?,
+                    ),
+                    exchange: encode_name(exchange, true)?.into(),
+                },
+                _ => return Err("must be 'preference exchange' or 'exchange'".into()),
+            }
+        }
+        DnsRecordType::Txt => {
+            let unquoted = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text);
+            Want::Txt(unquoted.as_bytes().into())
+        }
+        DnsRecordType::Soa => {
+            let words: Vec<&str> = trimmed.split_ascii_whitespace().collect();
+            if words.is_empty() || words.len() > 7 {
+                return Err(
+                    "must be the first fields of 'mname rname serial refresh retry expire minimum'"
+                        .into(),
+                );
+            }
+            let mut fields = Vec::with_capacity(words.len());
+            for (i, w) in words.iter().enumerate() {
+                fields.push(if i < 2 {
+                    SoaField::Name(encode_name(w, true)?.into())
+                } else {
+                    SoaField::Num(
+                        w.parse()
+                            .map_err(|_| format!("has {w:?} where a number is expected"))?,
+                    )
+                });
+            }
+            Want::Soa(fields.into())
+        }
+    })
+}
+
+/// A name read from a message, uncompressed, in wire form.
+struct NameBuf {
+    len: usize,
+    bytes: [u8; DNS_NAME_BYTES_MAX],
+}
+
+impl NameBuf {
+    fn new() -> NameBuf {
+        NameBuf {
+            len: 0,
+            bytes: [0; DNS_NAME_BYTES_MAX],
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends a label (or the final empty one); false when the name would pass 255 bytes.
+    fn push_label(&mut self, label: &[u8]) -> bool {
+        let end = self.len + 1 + label.len();
+        let Some(dst) = self.bytes.get_mut(self.len..end) else {
+            return false;
+        };
+        if let Some((len, rest)) = dst.split_first_mut() {
+            *len = label.len() as u8;
+            rest.copy_from_slice(label);
+        }
+        self.len = end;
+        true
+    }
+}
+
+/// Reads the name at `*pos` into `out`, following compression pointers, and moves `*pos` past
+/// it. Pointers must point backward and past the header: every jump lowers the position or
+/// adds to a name that cannot pass 255 bytes, so reading always ends.
+fn read_name(msg: &[u8], pos: &mut usize, out: &mut NameBuf) -> Result<(), &'static str> {
+    const PAST_END: &str = "a name runs past the end";
+    out.len = 0;
+    let mut p = *pos;
+    let mut jumped = false;
+    let mut pointers = 0;
+    loop {
+        let len = *msg.get(p).ok_or(PAST_END)?;
+        match len & 0xc0 {
+            0x00 => {
+                let n = usize::from(len);
+                let label = msg.get(p + 1..p + 1 + n).ok_or(PAST_END)?;
+                if !out.push_label(label) {
+                    return Err("a name is longer than 255 bytes");
+                }
+                p += 1 + n;
+                if n == 0 {
+                    if !jumped {
+                        *pos = p;
+                    }
+                    return Ok(());
+                }
+            }
+            0xc0 => {
+                let low = *msg.get(p + 1).ok_or(PAST_END)?;
+                let target = usize::from(len & 0x3f) << 8 | usize::from(low);
+                if target >= p || target < HEADER_BYTES {
+                    return Err("a name pointer does not point back into the message");
+                }
+                pointers += 1;
+                if pointers > DNS_NAME_POINTERS_MAX {
+                    return Err("a name has too many pointers");
+                }
+                if !jumped {
+                    *pos = p + 2;
+                    jumped = true;
+                }
+                p = target;
+            }
+            _ => return Err("a name uses a reserved label type"),
+        }
+    }
+}
+
+/// A record's fixed fields; its owner is left in the caller's `NameBuf`.
+struct Record {
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rdata: Range<usize>,
+}
+
+fn read_record(msg: &[u8], pos: &mut usize, owner: &mut NameBuf) -> Result<Record, &'static str> {
+    const PAST_END: &str = "a record runs past the end";
+    read_name(msg, pos, owner)?;
+    let p = *pos;
+    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) =
+        (be16(msg, p), be16(msg, p + 2), be32(msg, p + 4), be16(msg, p + 8))
+    else {
+        return Err(PAST_END);
+    };
+    let start = p + 10;
+    let end = start + usize::from(rdlen);
+    if end > msg.len() {
+        return Err("a record's data runs past the end");
+    }
+    *pos = end;
+    Ok(Record {
+        rtype,
+        class,
+        ttl,
+        rdata: start..end,
+    })
+}
+
+/// Checks the shape of the data of the record types a check reads.
+fn check_rdata(msg: &[u8], rr: &Record, name: &mut NameBuf) -> Result<(), &'static str> {
+    let names_then = |fixed: usize, names: usize, name: &mut NameBuf| {
+        let mut pos = rr.rdata.start;
+        for _ in 0..names {
+            read_name(msg, &mut pos, name)?;
+        }
+        if pos + fixed == rr.rdata.end {
+            Ok(())
+        } else {
+            Err("a record's data does not fit its length")
+        }
+    };
+    let len = rr.rdata.len();
+    match rr.rtype {
+        1 if len != 4 => Err("an A record not 4 bytes long"),
+        28 if len != 16 => Err("an AAAA record not 16 bytes long"),
+        2 | 5 => names_then(0, 1, name),
+        6 => names_then(20, 2, name),
+        15 => {
+            if len < 3 {
+                return Err("an MX record too short");
+            }
+            let mut pos = rr.rdata.start + 2;
+            read_name(msg, &mut pos, name)?;
+            if pos == rr.rdata.end {
+                Ok(())
+            } else {
+                Err("a record's data does not fit its length")
+            }
+        }
+        16 => {
+            let data = msg.get(rr.rdata.clone()).unwrap_or_default();
+            if data.is_empty() {
+                return Err("a TXT record without a string");
+            }
+            let mut p = 0;
+            while let Some(&n) = data.get(p) {
+                p += 1 + usize::from(n);
+            }
+            if p == data.len() {
+                Ok(())
+            } else {
+                Err("a TXT string runs past its record")
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn txt_strings(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut p = 0;
+    std::iter::from_fn(move || {
+        let n = usize::from(*data.get(p)?);
+        let s = data.get(p + 1..p + 1 + n)?;
+        p += 1 + n;
+        Some(s)
+    })
+}
+
+/// Whether a (well-formed) record of the asked type equals the expected answer.
+fn matches(msg: &[u8], rr: &Record, want: &Want, name: &mut NameBuf) -> bool {
+    let data = msg.get(rr.rdata.clone()).unwrap_or_default();
+    let name_is = |pos: &mut usize, want: &[u8], name: &mut NameBuf| {
+        read_name(msg, pos, name).is_ok() && name.as_bytes().eq_ignore_ascii_case(want)
+    };
+    match want {
+        Want::V4(a) => data == a,
+        Want::V6(a) => data == a,
+        Want::Name(n) => name_is(&mut rr.rdata.start.clone(), n, name),
+        Want::Mx { pref, exchange } => {
+            pref.is_none_or(|p| be16(data, 0) == Some(p))
+                && name_is(&mut (rr.rdata.start + 2), exchange, name)
+        }
+        Want::Txt(t) => {
+            let mut rest: &[u8] = t;
+            for s in txt_strings(data) {
+                match rest.strip_prefix(s) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            rest.is_empty()
+        }
+        Want::Soa(fields) => {
+            let mut pos = rr.rdata.start;
+            for (i, f) in fields.iter().enumerate() {
+                let ok = match f {
+                    SoaField::Name(n) => name_is(&mut pos, n, name),
+                    SoaField::Num(v) => {
+                        // The numbers follow the two names: serial at index 2.
+                        let at = pos + 4 * i.saturating_sub(2);
+                        be32(msg, at) == Some(*v)
+                    }
+                };
+                if !ok {
+                    return false;
+                }
+            }
+            true
+        }
+    }
+}
+
+/// Appends a record's data in presentation form (for details).
+fn render_rdata(msg: &[u8], rr: &Record, name: &mut NameBuf, out: &mut String) {
+    let data = msg.get(rr.rdata.clone()).unwrap_or_default();
+    let mut push_name = |pos: &mut usize, out: &mut String| {
+        if read_name(msg, pos, name).is_ok() {
+            push_name_text(out, name.as_bytes());
+        }
+    };
+    match rr.rtype {
+        1 => {
+            if let Ok(a) = <[u8; 4]>::try_from(data) {
+                out.push_str(&Ipv4Addr::from(a).to_string());
+            }
+        }
+        28 => {
+            if let Ok(a) = <[u8; 16]>::try_from(data) {
+                out.push_str(&Ipv6Addr::from(a).to_string());
+            }
+        }
+        2 | 5 => push_name(&mut rr.rdata.start.clone(), out),
+        15 => {
+            out.push_str(&be16(data, 0).unwrap_or(0).to_string());
+            out.push(' ');
+            push_name(&mut (rr.rdata.start + 2), out);
+        }
+        16 => {
+            out.push('"');
+            for s in txt_strings(data) {
+                push_escaped(out, s);
+                if out.len() > DNS_DETAIL_BYTES_MAX {
+                    break;
+                }
+            }
+            out.push('"');
+        }
+        6 => {
+            let mut pos = rr.rdata.start;
+            push_name(&mut pos, out);
+            out.push(' ');
+            push_name(&mut pos, out);
+            for i in 0..5 {
+                out.push(' ');
+                out.push_str(&be32(msg, pos + 4 * i).unwrap_or(0).to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A wire-form name as text: labels joined by dots, no trailing dot, `.` for the root.
+fn push_name_text(out: &mut String, wire: &[u8]) {
+    let mut p = 0;
+    let mut first = true;
+    while let Some(&n) = wire.get(p) {
+        if n == 0 {
+            break;
+        }
+        let label = wire.get(p + 1..p + 1 + usize::from(n)).unwrap_or_default();
+        if !first {
+            out.push('.');
+        }
+        first = false;
+        push_escaped(out, label);
+        p += 1 + usize::from(n);
+    }
+    if first {
+        out.push('.');
+    }
+}
+
+/// Printable ASCII as is; anything else (and `\`) as `\DDD`, zone-file style.
+fn push_escaped(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\{b:03}"));
+        }
+        if out.len() > DNS_DETAIL_BYTES_MAX {
+            return;
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes, ending in "..." when cut.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut at = max.saturating_sub(3);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+    s.push_str("...");
+}
