@@ -32,6 +32,13 @@ pub const RESPONSE_HEADERS_COUNT_MAX: usize = 64;
 /// Bytes of body read when `body_contains` is set; a body that has not shown the needle by then
 /// fails `body`. Without `body_contains` the body is not read at all.
 pub const RESPONSE_BODY_BYTES_MAX: usize = 256 * 1024;
+/// Body bytes a keep-alive check reads past its verdict to reuse the connection; a longer
+/// body closes the connection instead.
+pub const KEEPALIVE_DRAIN_BYTES_MAX: usize = 1024 * 1024;
+/// Idle keep-alive connections kept per target by one worker.
+pub const KEEPALIVE_IDLE_PER_TARGET_MAX: usize = 64;
+/// An idle keep-alive connection older than this is closed instead of reused.
+pub const KEEPALIVE_IDLE_MS_MAX: u64 = 30_000;
 /// Bytes read from a socket in one `read` call.
 pub const READ_CHUNK_BYTES: usize = 4096;
 /// Pause between attempts inside one check (`retries`), per SPEC.
@@ -41,6 +48,48 @@ pub const CHECK_RETRY_PAUSE_MS: u64 = 50;
 pub const LOST_RESULT_GRACE_MS: u64 = 1000;
 /// How often `cpra run` prints its status line.
 pub const STATUS_LINE_INTERVAL_MS: u64 = 10_000;
+
+// -- icmp --
+
+/// Echo requests awaiting a reply on one shared ICMP socket (one per worker and address
+/// family). Below the 65,536 sequence numbers, so a free one always exists; past it a check's
+/// packet is not sent (and counted `local` if none of its packets could be).
+pub const ICMP_OUTSTANDING_PER_SOCKET_MAX: usize = 32 * 1024;
+/// Longest pause between two echo requests of one check, in ms; shorter when the check's
+/// timeout needs it (all of an attempt's packets go out in the first half of its time).
+pub const ICMP_SEND_INTERVAL_MS_MAX: u64 = 100;
+/// Echo requests one check sends in all, `count` times attempts (`retries` + 1), capped here.
+pub const ICMP_PACKETS_PER_CHECK_MAX: u32 = 1000;
+/// Bytes of payload in one echo request: cpra's cookie and the request's serial number.
+pub const ICMP_PAYLOAD_BYTES: usize = 16;
+/// Bytes read from an ICMP socket per packet (IPv4 header with options, ICMP header, payload);
+/// longer packets are cut there, which is never one of our replies.
+pub const ICMP_RECV_PACKET_BYTES: usize = 512;
+/// Kernel receive buffer asked for each shared ICMP socket, in bytes (best effort: the kernel
+/// caps it at `net.core.rmem_max`), so a burst of replies for many checks is not dropped.
+pub const ICMP_SOCKET_RECV_BUFFER_BYTES: usize = 4 << 20;
+
+// -- dns --
+
+/// EDNS0 UDP payload size a DNS query advertises, in bytes (the DNS Flag Day 2020 value: one
+/// unfragmented datagram on any path). Larger answers come with TC set and are asked again over
+/// TCP. A worker's UDP receive buffer should hold a whole datagram (up to 65,535 bytes) anyway:
+/// a server may ignore the advertised size, and a cut datagram reads as malformed.
+pub const DNS_UDP_PAYLOAD_BYTES: u16 = 1232;
+/// Bytes of one DNS reply over TCP, its 2-byte length prefix included: the most a 16-bit length
+/// can announce, so the buffer for a reply arriving in pieces never grows past this.
+pub const DNS_TCP_REPLY_BYTES_MAX: usize = 65535 + 2;
+/// Longest domain name, in wire bytes (length bytes and the final zero included; RFC 1035 2.3.4).
+pub const DNS_NAME_BYTES_MAX: usize = 255;
+/// Longest label of a domain name, in bytes.
+pub const DNS_LABEL_BYTES_MAX: usize = 63;
+/// Compression pointers followed while reading one name; more is a malformed reply (each
+/// pointer must also point backward, so loops are impossible anyway).
+pub const DNS_NAME_POINTERS_MAX: usize = 64;
+/// Longest detail text of a DNS verdict ("answer 10.0.0.1 != expected 10.0.0.2"), in bytes.
+pub const DNS_DETAIL_BYTES_MAX: usize = 256;
+/// Bytes of /etc/resolv.conf read when looking for the system resolver.
+pub const DNS_RESOLV_CONF_BYTES_MAX: usize = 64 * 1024;
 
 // -- effects --
 

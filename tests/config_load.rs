@@ -597,11 +597,6 @@ fn unsupported_features_are_refused_at_their_field() {
         want("monitors[0].codes.cyan.notify", 35, "notifier webhook"),
         want("monitors[0].codes.gray.notify", 36, "notifier alertmanager"),
         want(
-            "monitors[1].pulse_check.config.keepalive",
-            48,
-            "keepalive: true",
-        ),
-        want(
             "monitors[1].pulse_check.config.follow_redirects",
             45,
             "follow_redirects > 0",

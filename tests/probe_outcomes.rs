@@ -269,3 +269,44 @@ fn disabled_monitors_are_never_checked() {
     assert_eq!(e.status_of("off").unwrap().checks, 0);
     assert_eq!(t.accepted(), 0);
 }
+
+/// Keep-alive: one connection carries many checks (the server's connection count shows it),
+/// and a connection the server drops is retried once on a fresh one without failing.
+#[test]
+fn keepalive_reuses_one_connection() {
+    let ka = Target::start(Behaviour::KeepAlive);
+    let closing = Target::start(Behaviour::Healthy); // answers once, then closes
+    let dropping = Target::start(Behaviour::KeepAliveThenDrop);
+    let mut a = http_spec(0, "ka", ka.addr, 100, 80);
+    let mut b = http_spec(1, "ka-closing", closing.addr, 100, 80);
+    let mut d = http_spec(2, "ka-dropped", dropping.addr, 100, 80);
+    for s in [&mut a, &mut b, &mut d] {
+        if let PulseKind::Http(h) = &mut s.pulse.kind {
+            h.keepalive = true;
+        }
+    }
+    let e = run_for(vec![a, b, d], Duration::from_millis(1500));
+    let s = e.status_of("ka").unwrap();
+    assert_eq!(s.last_reason, Reason::Ok);
+    assert!(s.checks >= 12, "{s:?}");
+    assert_eq!(
+        ka.accepted(),
+        1,
+        "{} connections for {} checks",
+        ka.accepted(),
+        s.checks
+    );
+    // The server sends `Connection: close`: never reused, never a failure.
+    let c = e.status_of("ka-closing").unwrap();
+    assert_eq!((c.last_reason, c.state), (Reason::Ok, State::Up), "{c:?}");
+    assert_eq!(closing.accepted() as u32, c.checks + u32::from(c.in_flight));
+    // The server drops each connection after one answer without saying so: every reuse
+    // fails, is retried at once on a fresh connection, and the check still passes.
+    let d = e.status_of("ka-dropped").unwrap();
+    assert_eq!((d.last_reason, d.state), (Reason::Ok, State::Up), "{d:?}");
+    assert!(d.checks >= 12);
+    assert_eq!(
+        e.stats().by_reason[Reason::Ok as usize] as u32,
+        s.checks + c.checks + d.checks
+    );
+}

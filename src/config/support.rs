@@ -50,15 +50,6 @@ pub const NOT_YET_SUPPORTED: &[Check] = &[
             ));
         }
     },
-    // Connection reuse between checks.
-    |s, out| {
-        if http(s).is_some_and(|h| h.keepalive) {
-            out.push(at(
-                &["pulse_check", "config", "keepalive"],
-                "keepalive: true",
-            ));
-        }
-    },
     // Following redirects.
     |s, out| {
         if http(s).is_some_and(|h| h.follow_redirects > 0) {

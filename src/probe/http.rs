@@ -10,7 +10,8 @@
 //! byte strings.
 
 use crate::limits::{
-    RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX, RESPONSE_HEADERS_COUNT_MAX,
+    KEEPALIVE_DRAIN_BYTES_MAX, RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX,
+    RESPONSE_HEADERS_COUNT_MAX,
 };
 use crate::probe::reason::Reason;
 use crate::store::HttpProbe;
@@ -36,7 +37,11 @@ pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, p
         );
     }
     out.extend_from_slice(probe.header_block.as_bytes());
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    if probe.keepalive {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+    }
     out.extend_from_slice(&probe.body);
 }
 
@@ -75,6 +80,14 @@ pub struct Exchange {
     /// Undecoded bytes carried between feeds (chunk-size lines).
     carry: Vec<u8>,
     head_bytes: usize,
+    /// Keep-alive: consume the whole message so the connection can be reused.
+    drain: bool,
+    /// The verdict, when known before the message ends (keep-alive).
+    pending: Option<Verdict>,
+    /// No reason seen yet not to reuse the connection.
+    reusable: bool,
+    /// The message was read to its end.
+    message_done: bool,
 }
 
 /// The verdict on an exchange: reason and HTTP status (0 when no status line was read).
@@ -98,7 +111,17 @@ impl Exchange {
             searched: 0,
             carry: Vec::new(),
             head_bytes: 0,
+            drain: false,
+            pending: None,
+            reusable: true,
+            message_done: false,
         }
+    }
+
+    /// Clears for a new response; `keepalive` reads every response to its end.
+    pub fn reset_for(&mut self, keepalive: bool) {
+        self.reset();
+        self.drain = keepalive;
     }
 
     /// Clears for a new response, keeping buffers.
@@ -112,6 +135,10 @@ impl Exchange {
         self.searched = 0;
         self.carry.clear();
         self.head_bytes = 0;
+        self.drain = false;
+        self.pending = None;
+        self.reusable = true;
+        self.message_done = false;
     }
 
     /// Feeds the response bytes received so far, `head` being the whole buffer the loop keeps
@@ -146,12 +173,18 @@ impl Exchange {
                     self.head_bytes += n;
                     return self.feed_head(&head[n..], probe);
                 }
-                if !probe.status_ok(status) {
-                    return Some((Reason::Status, status));
+                let status_ok = probe.status_ok(status);
+                if !self.drain {
+                    if !status_ok {
+                        return Some((Reason::Status, status));
+                    }
+                    if probe.body_contains.is_none() {
+                        return Some((Reason::Ok, status));
+                    }
+                } else if !status_ok {
+                    // Keep-alive: the verdict is known, the body is still read to its end.
+                    self.pending = Some((Reason::Status, status));
                 }
-                let Some(needle) = probe.body_contains.as_deref() else {
-                    return Some((Reason::Ok, status));
-                };
                 let mut framing = Framing::UntilEof;
                 for h in resp.headers.iter() {
                     if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -159,6 +192,10 @@ impl Exchange {
                         {
                             framing = Framing::Chunked;
                         }
+                    } else if h.name.eq_ignore_ascii_case("connection")
+                        && h.value.eq_ignore_ascii_case(b"close")
+                    {
+                        self.reusable = false;
                     } else if h.name.eq_ignore_ascii_case("content-length")
                         && framing != Framing::Chunked
                     {
@@ -177,7 +214,9 @@ impl Exchange {
                 self.framing = framing;
                 self.head_done = true;
                 self.head_bytes += n;
-                debug_assert!(!needle.is_empty() || probe.body_contains.is_some());
+                if framing == Framing::Length(0) {
+                    return Some(self.complete(probe));
+                }
                 self.feed_body(&head[n..], probe)
             }
         }
@@ -198,41 +237,88 @@ impl Exchange {
         self.head_done
     }
 
-    /// Feeds body bytes (after the head). Only meaningful when `body_contains` is set.
+    /// Feeds body bytes (after the head). Without keep-alive the body matters only when
+    /// `body_contains` is set; with keep-alive it is consumed to its end so the connection can
+    /// carry the next request.
     pub fn feed_body(&mut self, data: &[u8], probe: &HttpProbe) -> Option<Verdict> {
-        let Some(needle) = probe.body_contains.as_deref() else {
-            return Some((Reason::Ok, self.status));
-        };
+        let needle = probe
+            .body_contains
+            .as_deref()
+            .filter(|_| self.pending.is_none());
+        if needle.is_none() && !self.drain {
+            return Some(self.pending.unwrap_or((Reason::Ok, self.status)));
+        }
         match self.framing {
             Framing::Length(len) => {
                 let left = len.saturating_sub(self.body_seen);
                 let take = (data.len() as u64).min(left) as usize;
                 self.body_seen += take as u64;
-                if let Some(v) = self.append(&data[..take], needle) {
+                if let Some(v) = self.take_body(&data[..take], needle) {
                     return Some(v);
                 }
                 if self.body_seen >= len {
-                    return Some((Reason::Body, self.status));
+                    return Some(self.complete(probe));
                 }
                 None
             }
             Framing::UntilEof => {
+                // A body delimited by the close cannot leave the connection reusable.
+                self.reusable = false;
+                if self.drain && needle.is_none() {
+                    return Some(self.pending.unwrap_or((Reason::Ok, self.status)));
+                }
                 self.body_seen += data.len() as u64;
-                self.append(data, needle)
+                self.take_body(data, needle)
             }
             Framing::Chunked => {
                 if self.carry.is_empty() {
-                    return self.feed_chunked(data, needle);
+                    return self.feed_chunked(data, needle, probe);
                 }
                 // Join the partial line carried from the last feed.
                 let mut joined = std::mem::take(&mut self.carry);
                 joined.extend_from_slice(data);
-                self.feed_chunked(&joined, needle)
+                self.feed_chunked(&joined, needle, probe)
             }
         }
     }
 
-    fn feed_chunked(&mut self, mut data: &[u8], needle: &[u8]) -> Option<Verdict> {
+    /// The message ended: the verdict, and whether the connection may be reused.
+    fn complete(&mut self, probe: &HttpProbe) -> Verdict {
+        self.message_done = true;
+        match self.pending {
+            Some(v) => v,
+            None if probe.body_contains.is_some() => (Reason::Body, self.status),
+            None => (Reason::Ok, self.status),
+        }
+    }
+
+    /// Body bytes: searched while the needle is wanted, counted against the drain limit.
+    /// Returns a verdict when one is final before the message ends.
+    fn take_body(&mut self, data: &[u8], needle: Option<&[u8]>) -> Option<Verdict> {
+        if let Some(needle) = needle {
+            match self.append(data, needle) {
+                Some((Reason::Ok, s)) if self.drain => self.pending = Some((Reason::Ok, s)),
+                Some(v) => {
+                    self.reusable = false;
+                    return Some(v);
+                }
+                None => {}
+            }
+        }
+        if self.drain && self.body_seen > KEEPALIVE_DRAIN_BYTES_MAX as u64 {
+            // Too much to skip: give the verdict now and close instead of reusing.
+            self.reusable = false;
+            return Some(self.pending.unwrap_or((Reason::Body, self.status)));
+        }
+        None
+    }
+
+    fn feed_chunked(
+        &mut self,
+        mut data: &[u8],
+        mut needle: Option<&[u8]>,
+        probe: &HttpProbe,
+    ) -> Option<Verdict> {
         while !data.is_empty() {
             match self.chunk {
                 Chunk::Size => match httparse::parse_chunk_size(data) {
@@ -247,17 +333,24 @@ impl Exchange {
                     Ok(httparse::Status::Partial) => {
                         self.carry.extend_from_slice(data);
                         if self.carry.len() > 1024 {
+                            self.reusable = false;
                             return Some((Reason::Protocol, self.status));
                         }
                         return None;
                     }
-                    Err(_) => return Some((Reason::Protocol, self.status)),
+                    Err(_) => {
+                        self.reusable = false;
+                        return Some((Reason::Protocol, self.status));
+                    }
                 },
                 Chunk::Data(left) => {
                     let take = (data.len() as u64).min(left) as usize;
                     self.body_seen += take as u64;
-                    if let Some(v) = self.append(&data[..take], needle) {
+                    if let Some(v) = self.take_body(&data[..take], needle) {
                         return Some(v);
+                    }
+                    if self.pending.is_some() {
+                        needle = None;
                     }
                     data = &data[take..];
                     let left = left - take as u64;
@@ -273,19 +366,32 @@ impl Exchange {
                         return None;
                     }
                     if &data[..2] != b"\r\n" {
+                        self.reusable = false;
                         return Some((Reason::Protocol, self.status));
                     }
                     data = &data[2..];
                     self.chunk = Chunk::Size;
                 }
                 Chunk::Trailers => {
-                    // The body is complete and the needle was not in it.
-                    return Some((Reason::Body, self.status));
+                    // Trailer lines until an empty one ends the message.
+                    match memchr::memmem::find(data, b"\r\n") {
+                        Some(0) => {
+                            data = &data[2..];
+                            let _ = data;
+                            return Some(self.complete(probe));
+                        }
+                        Some(i) => data = &data[i + 2..],
+                        None => {
+                            self.carry.extend_from_slice(data);
+                            if self.carry.len() > 1024 {
+                                self.reusable = false;
+                                return Some(self.complete(probe));
+                            }
+                            return None;
+                        }
+                    }
                 }
             }
-        }
-        if self.chunk == Chunk::Trailers {
-            return Some((Reason::Body, self.status));
         }
         None
     }
@@ -311,14 +417,27 @@ impl Exchange {
 
     /// The peer closed the stream. Returns the verdict for what was received.
     pub fn eof(&mut self) -> Verdict {
+        self.reusable = false;
         if !self.head_done {
             return (Reason::Protocol, self.status);
         }
         match self.framing {
-            Framing::UntilEof => (Reason::Body, self.status),
+            Framing::UntilEof => self.pending.unwrap_or((Reason::Body, self.status)),
             // Closed before the announced length or the last chunk: truncated.
             Framing::Length(_) | Framing::Chunked => (Reason::Protocol, self.status),
         }
+    }
+
+    /// After a verdict: may the connection carry another request? Only with keep-alive, a
+    /// complete message with known framing, and no `Connection: close` from the server.
+    pub fn reusable(&self) -> bool {
+        self.drain && self.reusable && self.message_done
+    }
+
+    /// Were any response bytes seen? (A reused connection that fails before any is retried
+    /// once on a fresh one.)
+    pub fn saw_bytes(&self) -> bool {
+        self.status != 0 || self.head_bytes > 0
     }
 }
 
@@ -339,6 +458,7 @@ mod tests {
             max_response_time_us: 0,
             retries: 0,
             tls: None,
+            keepalive: false,
         }
     }
 
@@ -493,5 +613,89 @@ mod tests {
         };
         assert_eq!(v, (Reason::Body, 200));
         assert!(ex.body.capacity() <= RESPONSE_BODY_BYTES_MAX + block.len());
+    }
+
+    /// Keep-alive: every response is read to its end before the verdict, and the connection is
+    /// reusable only when framing is known and the server did not say close.
+    #[test]
+    fn keepalive_reads_to_the_end() {
+        let mut p = probe(None);
+        p.keepalive = true;
+        let judge = |resp: &[u8], p: &HttpProbe| -> (Option<Verdict>, bool) {
+            for split in 1..resp.len() {
+                let mut ex = Exchange::new();
+                ex.reset_for(true);
+                let mut v = ex.feed_head(&resp[..split], p);
+                if v.is_none() {
+                    if ex.head_done() {
+                        v = ex.feed_body(&resp[split..], p);
+                    } else {
+                        let mut head = resp[..split].to_vec();
+                        head.extend_from_slice(&resp[split..]);
+                        v = ex.feed_head(&head[ex.head_offset()..], p);
+                    }
+                }
+                let one = {
+                    let mut ex1 = Exchange::new();
+                    ex1.reset_for(true);
+                    (ex1.feed_head(resp, p), ex1.reusable())
+                };
+                assert_eq!(v, one.0, "split {split}");
+                assert_eq!(ex.reusable(), one.1, "split {split}");
+            }
+            let mut ex = Exchange::new();
+            ex.reset_for(true);
+            (ex.feed_head(resp, p), ex.reusable())
+        };
+        assert_eq!(
+            judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &p),
+            (Some((Reason::Ok, 200)), true)
+        );
+        // Not complete yet: no verdict before the body has arrived.
+        let mut ex = Exchange::new();
+        ex.reset_for(true);
+        assert_eq!(
+            ex.feed_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", &p),
+            None
+        );
+        assert_eq!(ex.feed_body(b"lo", &p), Some((Reason::Ok, 200)));
+        assert!(ex.reusable());
+        assert_eq!(
+            judge(b"HTTP/1.1 500 No\r\nContent-Length: 3\r\n\r\nbad", &p),
+            (Some((Reason::Status, 500)), true)
+        );
+        assert_eq!(
+            judge(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", &p),
+            (Some((Reason::Ok, 200)), true)
+        );
+        assert_eq!(
+            judge(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+                &p
+            ),
+            (Some((Reason::Ok, 200)), false)
+        );
+        assert_eq!(
+            judge(b"HTTP/1.1 204 No Content\r\n\r\n", &p),
+            (Some((Reason::Ok, 204)), true)
+        );
+        // Until-EOF bodies cannot be reused.
+        let mut ex = Exchange::new();
+        ex.reset_for(true);
+        assert_eq!(
+            ex.feed_head(b"HTTP/1.1 200 OK\r\n\r\nabc", &p),
+            Some((Reason::Ok, 200))
+        );
+        assert!(!ex.reusable());
+        // With a needle: found early, verdict still waits for the end.
+        p.body_contains = Some(b"ell".as_slice().into());
+        assert_eq!(
+            judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &p),
+            (Some((Reason::Ok, 200)), true)
+        );
+        assert_eq!(
+            judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nworld", &p),
+            (Some((Reason::Body, 200)), true)
+        );
     }
 }

@@ -36,7 +36,8 @@ use super::ring::{Consumer, Producer, ring};
 use super::tls::{self, TlsConfigs};
 use super::{Completion, Request};
 use crate::limits::{
-    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
+    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, KEEPALIVE_IDLE_MS_MAX,
+    KEEPALIVE_IDLE_PER_TARGET_MAX, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
     RESPONSE_HEADER_BYTES_MAX,
 };
 use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
@@ -63,6 +64,9 @@ pub struct WorkerStats {
     pub started: u64,
     pub finished: u64,
     pub not_started_late: u64,
+    /// Keep-alive: checks that reused an idle connection, and connections opened for them.
+    pub reused: u64,
+    pub opened: u64,
 }
 
 impl WorkerHandle {
@@ -191,6 +195,17 @@ struct Conn {
     tls_request_sent: bool,
     /// Days to the peer certificate's expiry, `NO_CERT` when none was seen.
     cert_days: i32,
+    /// This attempt runs on a kept-alive connection.
+    reused: bool,
+    /// The next attempt must open a fresh connection.
+    force_fresh: bool,
+}
+
+/// A kept-alive connection waiting for the next check of its target (deregistered).
+struct Idle {
+    stream: TcpStream,
+    tls: Option<rustls::ClientConnection>,
+    since_us: u64,
 }
 
 impl Conn {
@@ -219,6 +234,8 @@ impl Conn {
             tls: None,
             tls_request_sent: false,
             cert_days: NO_CERT,
+            reused: false,
+            force_fresh: false,
         }
     }
 }
@@ -245,6 +262,8 @@ struct Worker {
     scratch: Box<[u8; READ_CHUNK_BYTES]>,
     stats: WorkerStats,
     tls: Option<TlsConfigs>,
+    /// Keep-alive connections by target id.
+    idle: rustc_hash::FxHashMap<u32, Vec<Idle>>,
 }
 
 fn token(slot: u32, sock_seq: u32) -> Token {
@@ -298,6 +317,7 @@ impl Worker {
             scratch: Box::new([0u8; READ_CHUNK_BYTES]),
             stats: WorkerStats::default(),
             tls: None,
+            idle: Default::default(),
         }
     }
 
@@ -414,14 +434,64 @@ impl Worker {
 
     fn begin_attempt(&mut self, slot: u32) {
         let catalog = self.catalog.clone();
+        let now = self.now_us();
         let c = &mut self.conns[slot as usize];
         c.attempts = c.attempts.saturating_add(1);
         let m = MonitorId(c.req.monitor);
+        let target_id = catalog.target_of[m.0 as usize];
         let target = catalog.target(m);
         let Some(addr) = target.addr else {
             self.finish(slot, Reason::Dns, 0);
             return;
         };
+        let keepalive = matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
+        c.rbuf.clear();
+        c.exchange.reset_for(keepalive);
+        c.wbuf.clear();
+        c.wpos = 0;
+        if c.kind.is_http()
+            && let ProbeSpec::Http(h) = catalog.spec(m)
+        {
+            render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
+        }
+        // Keep-alive: take an idle connection to this target if one is fresh enough.
+        c.reused = false;
+        if keepalive && !c.force_fresh {
+            while let Some(mut idle) = self.idle.get_mut(&target_id).and_then(|v| v.pop()) {
+                if now.saturating_sub(idle.since_us) > KEEPALIVE_IDLE_MS_MAX * 1000 {
+                    continue; // dropped: closed
+                }
+                c.sock_seq = c.sock_seq.wrapping_add(1);
+                let tok = token(slot, c.sock_seq);
+                if self
+                    .poll
+                    .registry()
+                    .register(
+                        &mut idle.stream,
+                        tok,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .is_err()
+                {
+                    continue;
+                }
+                self.stats.reused += 1;
+                c.reused = true;
+                c.stream = Some(idle.stream);
+                if let Some(session) = idle.tls {
+                    // The handshake is done; `drive_tls` sends the request.
+                    c.tls = Some(session);
+                    c.tls_request_sent = false;
+                    c.phase = Phase::Tls;
+                    self.drive_tls(slot);
+                } else {
+                    c.phase = Phase::Writing;
+                    self.write_request(slot);
+                }
+                return;
+            }
+        }
+        c.force_fresh = false;
         match connect(addr) {
             Ok(mut stream) => {
                 c.sock_seq = c.sock_seq.wrapping_add(1);
@@ -436,17 +506,11 @@ impl Worker {
                     self.fail(slot, r, 0);
                     return;
                 }
+                if keepalive {
+                    self.stats.opened += 1;
+                }
                 c.stream = Some(stream);
                 c.phase = Phase::Connecting;
-                c.rbuf.clear();
-                c.exchange.reset();
-                c.wbuf.clear();
-                c.wpos = 0;
-                if c.kind.is_http()
-                    && let ProbeSpec::Http(h) = catalog.spec(m)
-                {
-                    render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
-                }
             }
             Err(e) => {
                 let r = io_reason(&e);
@@ -699,6 +763,17 @@ impl Worker {
     fn fail(&mut self, slot: u32, reason: Reason, status: u16) {
         let now = self.now_us();
         let c = &mut self.conns[slot as usize];
+        if c.reused && !c.exchange.saw_bytes() && reason != Reason::Timeout {
+            // A kept-alive connection the server had already dropped: once, at once, on a
+            // fresh connection, without using up a retry.
+            c.reused = false;
+            c.force_fresh = true;
+            c.stream = None;
+            c.tls = None;
+            c.attempts = c.attempts.saturating_sub(1);
+            self.begin_attempt(slot);
+            return;
+        }
         let pause_us = CHECK_RETRY_PAUSE_MS * 1000;
         if reason != Reason::Local
             && reason != Reason::Dns
@@ -747,9 +822,26 @@ impl Worker {
             attempts: c.attempts,
             cert_days: c.cert_days,
         });
+        let keep = c.exchange.reusable() && c.stream.is_some();
+        if keep
+            && let Some(mut stream) = c.stream.take()
+            && self.poll.registry().deregister(&mut stream).is_ok()
+        {
+            let target_id = catalog.target_of[c.req.monitor as usize];
+            let pool = self.idle.entry(target_id).or_default();
+            if pool.len() < KEEPALIVE_IDLE_PER_TARGET_MAX {
+                pool.push(Idle {
+                    stream,
+                    tls: c.tls.take(),
+                    since_us: now,
+                });
+            }
+        }
         c.stream = None; // close (linger 0: no TIME_WAIT on our side)
         c.tls = None;
         c.cert_days = NO_CERT;
+        c.reused = false;
+        c.force_fresh = false;
         c.phase = Phase::Idle;
         c.check_seq = c.check_seq.wrapping_add(1); // invalidates this check's timers
         c.active = false;

@@ -95,6 +95,8 @@ pub struct HttpProbe {
     pub retries: u32,
     /// Set for `https://`.
     pub tls: Option<TlsOpts>,
+    /// Reuse one connection per target across checks.
+    pub keepalive: bool,
 }
 
 /// TLS options of an https or tls check.
@@ -450,6 +452,7 @@ impl StoreBuilder {
                         .map(|d| d.as_micros() as u64)
                         .unwrap_or(0),
                     retries: h.retries,
+                    keepalive: h.keepalive,
                     tls: https.then(|| TlsOpts {
                         server_name: h.url.host.as_str().into(),
                         insecure: h.insecure_skip_verify,

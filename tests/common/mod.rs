@@ -29,6 +29,15 @@ pub enum Behaviour {
     Trickle,
     /// 200 with a body of this many bytes (never containing "needle").
     HugeBody(usize),
+    /// HTTP/1.1 keep-alive: answers every request on a connection with 200 and a
+    /// Content-Length body, until the client closes.
+    KeepAlive,
+    /// Answers one request as if keep-alive (no `Connection: close`), then drops the
+    /// connection: the client's next reuse finds it dead.
+    KeepAliveThenDrop,
+    /// 301 to the given path on the same server, for paths other than that one (which gets
+    /// 200).
+    Redirect(&'static str),
 }
 
 pub struct Target {
@@ -123,6 +132,28 @@ fn respond(mut c: TcpStream, b: Behaviour) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        Behaviour::KeepAlive => {
+            let body = "{\"status\":\"ok\"}";
+            loop {
+                if write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .is_err()
+                {
+                    break;
+                }
+                if read_head(&mut c).is_none() {
+                    break;
+                }
+            }
+        }
+        Behaviour::KeepAliveThenDrop => {
+            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Behaviour::Redirect(_) => unreachable!("handled with the request path"),
         Behaviour::HugeBody(n) => {
             if write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").is_err() {
                 return;
@@ -163,8 +194,18 @@ impl Target {
                 let (o, r) = (o.clone(), r.clone());
                 std::thread::spawn(move || {
                     if let Some(head) = read_head(&mut c) {
+                        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                         r.lock().unwrap().push(head);
-                        respond(c, b);
+                        match b {
+                            Behaviour::Redirect(to) if path != to => {
+                                let _ = write!(
+                                    c,
+                                    "HTTP/1.1 301 Moved\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                );
+                            }
+                            Behaviour::Redirect(_) => respond(c, Behaviour::Healthy),
+                            _ => respond(c, b),
+                        }
                     }
                     o.fetch_sub(1, Ordering::SeqCst);
                 });
