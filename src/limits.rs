@@ -39,6 +39,10 @@ pub const KEEPALIVE_DRAIN_BYTES_MAX: usize = 1024 * 1024;
 pub const KEEPALIVE_IDLE_PER_TARGET_MAX: usize = 64;
 /// An idle keep-alive connection older than this is closed instead of reused.
 pub const KEEPALIVE_IDLE_MS_MAX: u64 = 30_000;
+/// How often target names are resolved again (the system resolver gives no TTL).
+pub const DNS_REFRESH_MS: u64 = 60_000;
+/// Names cached for lookups on demand (redirects); the cache is cleared when full.
+pub const DNS_CACHE_ENTRIES_MAX: usize = 10_000;
 /// Bytes read from a socket in one `read` call.
 pub const READ_CHUNK_BYTES: usize = 4096;
 /// Pause between attempts inside one check (`retries`), per SPEC.

@@ -596,11 +596,6 @@ fn unsupported_features_are_refused_at_their_field() {
         want("monitors[0].codes.green.notify", 34, "notifier slack"),
         want("monitors[0].codes.cyan.notify", 35, "notifier webhook"),
         want("monitors[0].codes.gray.notify", 36, "notifier alertmanager"),
-        want(
-            "monitors[1].pulse_check.config.follow_redirects",
-            45,
-            "follow_redirects > 0",
-        ),
         want("monitors[1].codes.red.notify", 51, "notifier email"),
         want("monitors[3].pulse_check.type", 76, "pulse type icmp"),
         want(

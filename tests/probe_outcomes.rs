@@ -310,3 +310,55 @@ fn keepalive_reuses_one_connection() {
         s.checks + c.checks + d.checks
     );
 }
+
+/// `follow_redirects`: relative and absolute Locations are followed up to the limit; past it
+/// (or with 0) the 3xx itself is judged.
+#[test]
+fn redirects_are_followed_up_to_the_limit() {
+    let b = Target::start(Behaviour::Redirect("/final"));
+    let to_b: &'static str = Box::leak(format!("http://{}/start", b.addr).into_boxed_str());
+    let a = Target::start(Behaviour::Redirect(to_b));
+    let with = |i: usize, name: &str, follow: u32| {
+        let mut s = http_spec(i, name, a.addr, 300, 250);
+        if let PulseKind::Http(h) = &mut s.pulse.kind {
+            h.follow_redirects = follow;
+        }
+        s
+    };
+    let e = run_for(
+        vec![
+            with(0, "follow-0", 0),
+            with(1, "follow-1", 1),
+            with(2, "follow-2", 2),
+        ],
+        Duration::from_millis(1000),
+    );
+    let s0 = e.status_of("follow-0").unwrap();
+    assert_eq!(
+        (s0.last_reason, s0.last_status),
+        (Reason::Status, 301),
+        "{s0:?}"
+    );
+    let s1 = e.status_of("follow-1").unwrap();
+    assert_eq!(
+        (s1.last_reason, s1.last_status),
+        (Reason::Status, 301),
+        "{s1:?}"
+    );
+    let s2 = e.status_of("follow-2").unwrap();
+    assert_eq!(
+        (s2.last_reason, s2.last_status),
+        (Reason::Ok, 200),
+        "{s2:?}"
+    );
+    let reqs = b.requests.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.starts_with("GET /final HTTP/1.1")),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r.contains(&format!("Host: {}\r\n", b.addr))),
+        "{reqs:?}"
+    );
+}

@@ -29,6 +29,7 @@ use std::path::Path;
 pub use duration::parse_go_duration;
 pub use env::Env;
 pub use error::{ConfigError, LoadErrors};
+pub(crate) use text::parse_http_url;
 
 use crate::limits::{
     CONFIG_ERRORS_MAX, CONFIG_FILE_BYTES_MAX, CONFIG_LOAD_THREADS_MAX, CONFIG_WARNINGS_MAX,

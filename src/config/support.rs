@@ -32,13 +32,6 @@ fn at(path: &[&'static str], what: impl Into<String>) -> Unsupported {
     }
 }
 
-fn http(spec: &MonitorSpec) -> Option<&crate::config::model::HttpPulse> {
-    match &spec.pulse.kind {
-        PulseKind::Http(h) => Some(h),
-        _ => None,
-    }
-}
-
 /// Features not run by this build. Delete an entry when the engine runs the feature.
 pub const NOT_YET_SUPPORTED: &[Check] = &[
     // Pulse types the probe loops do not run yet.
@@ -47,15 +40,6 @@ pub const NOT_YET_SUPPORTED: &[Check] = &[
             out.push(at(
                 &["pulse_check", "type"],
                 format!("pulse type {}", s.pulse.kind.type_name()),
-            ));
-        }
-    },
-    // Following redirects.
-    |s, out| {
-        if http(s).is_some_and(|h| h.follow_redirects > 0) {
-            out.push(at(
-                &["pulse_check", "config", "follow_redirects"],
-                "follow_redirects > 0",
             ));
         }
     },

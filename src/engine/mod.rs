@@ -26,6 +26,7 @@ use crate::effects::render::Code;
 use crate::lifecycle::{self, Event, Input, Policy, State};
 use crate::limits::{FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, WHEEL_SLOTS};
 use crate::probe::reason::Reason;
+use crate::probe::resolve::Resolver;
 use crate::probe::tls::TlsConfigs;
 use crate::probe::worker::{self, NO_CERT, WorkerConfig, WorkerHandle};
 use crate::probe::{Completion, Request};
@@ -216,6 +217,21 @@ impl Engine {
         } else {
             None
         };
+        // Names are resolved again now and then, and redirects may lead to new names: both
+        // happen on the resolver thread, never on a probe loop.
+        let needs_resolver = catalog
+            .targets
+            .iter()
+            .any(|t| t.host.parse::<std::net::IpAddr>().is_err())
+            || catalog
+                .specs
+                .iter()
+                .any(|s| matches!(s, crate::store::ProbeSpec::Http(h) if h.follow_redirects > 0));
+        let resolver = if needs_resolver {
+            Some(Resolver::start(&catalog.targets)?)
+        } else {
+            None
+        };
         let mut workers = given.unwrap_or_default();
         for index in workers.len()..workers_n {
             let core = if cores.is_empty() {
@@ -231,6 +247,7 @@ impl Engine {
                     core,
                     in_flight_max: in_flight,
                     tls: tls.clone(),
+                    resolver: resolver.clone(),
                 },
             )?);
         }

@@ -11,14 +11,30 @@
 
 use crate::limits::{
     KEEPALIVE_DRAIN_BYTES_MAX, RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX,
-    RESPONSE_HEADERS_COUNT_MAX,
+    RESPONSE_HEADERS_COUNT_MAX, URL_BYTES_MAX,
 };
 use crate::probe::reason::Reason;
 use crate::store::HttpProbe;
 
 /// Appends the request for `probe` at `host_header` + `path` to `out`.
 pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, path: &str) {
-    out.extend_from_slice(probe.method.as_bytes());
+    render_request_as(out, probe, false, host_header, path);
+}
+
+/// As [`render_request`]; `as_get` sends GET without a body (a 303, or a 301/302 after a
+/// POST, as browsers do).
+pub fn render_request_as(
+    out: &mut Vec<u8>,
+    probe: &HttpProbe,
+    as_get: bool,
+    host_header: &str,
+    path: &str,
+) {
+    if as_get {
+        out.extend_from_slice(b"GET");
+    } else {
+        out.extend_from_slice(probe.method.as_bytes());
+    }
     out.push(b' ');
     out.extend_from_slice(if path.is_empty() {
         b"/"
@@ -36,13 +52,24 @@ pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, p
             concat!("User-Agent: cpra/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
         );
     }
-    out.extend_from_slice(probe.header_block.as_bytes());
+    if as_get {
+        // The block may carry Content-Length for the original body: drop that line.
+        for line in probe.header_block.split_inclusive("\r\n") {
+            if !line.to_ascii_lowercase().starts_with("content-length:") {
+                out.extend_from_slice(line.as_bytes());
+            }
+        }
+    } else {
+        out.extend_from_slice(probe.header_block.as_bytes());
+    }
     if probe.keepalive {
         out.extend_from_slice(b"\r\n");
     } else {
         out.extend_from_slice(b"Connection: close\r\n\r\n");
     }
-    out.extend_from_slice(&probe.body);
+    if !as_get {
+        out.extend_from_slice(&probe.body);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +115,8 @@ pub struct Exchange {
     reusable: bool,
     /// The message was read to its end.
     message_done: bool,
+    /// `Location` of a 3xx response.
+    location: Option<String>,
 }
 
 /// The verdict on an exchange: reason and HTTP status (0 when no status line was read).
@@ -115,6 +144,7 @@ impl Exchange {
             pending: None,
             reusable: true,
             message_done: false,
+            location: None,
         }
     }
 
@@ -139,6 +169,12 @@ impl Exchange {
         self.pending = None;
         self.reusable = true;
         self.message_done = false;
+        self.location = None;
+    }
+
+    /// The `Location` header of a 3xx response, if any.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 
     /// Feeds the response bytes received so far, `head` being the whole buffer the loop keeps
@@ -174,6 +210,14 @@ impl Exchange {
                     return self.feed_head(&head[n..], probe);
                 }
                 let status_ok = probe.status_ok(status);
+                if (300..400).contains(&status) {
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("location") && h.value.len() <= URL_BYTES_MAX
+                        {
+                            self.location = std::str::from_utf8(h.value).ok().map(str::to_string);
+                        }
+                    }
+                }
                 if !self.drain {
                     if !status_ok {
                         return Some((Reason::Status, status));
@@ -459,6 +503,7 @@ mod tests {
             retries: 0,
             tls: None,
             keepalive: false,
+            follow_redirects: 0,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`ring`]: the SPSC ring.
 //! - [`reason`]: the fixed list of check outcomes.
 //! - [`http`]: HTTP/1.1 request rendering and response judging, I/O-free.
+//! - [`resolve`]: name resolution off the probe loops (refresh, lookups for redirects).
 //! - [`tls`]: rustls configurations, the TLS pump over a mio socket, certificate expiry.
 //! - [`worker`]: the mio loop: connect, write, read, deadlines, retries.
 
@@ -16,6 +17,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod reason;
+pub mod resolve;
 pub mod ring;
 pub mod tls;
 pub mod worker;

@@ -30,8 +30,9 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::http::{Exchange, render_request};
+use super::http::{Exchange, render_request_as};
 use super::reason::Reason;
+use super::resolve::{AddrUpdate, Lookup, Resolver};
 use super::ring::{Consumer, Producer, ring};
 use super::tls::{self, TlsConfigs};
 use super::{Completion, Request};
@@ -121,6 +122,8 @@ pub struct WorkerConfig {
     pub in_flight_max: usize,
     /// TLS client configurations, when any monitor needs TLS.
     pub tls: Option<TlsConfigs>,
+    /// The resolver (address refresh, lookups for redirects).
+    pub resolver: Option<Resolver>,
 }
 
 /// Starts a worker thread.
@@ -131,6 +134,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
     let (done_tx, done_rx) = ring::<Completion>(COMPLETION_RING_CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    let waker2 = waker.clone();
     let thread = std::thread::Builder::new()
         .name(format!("cpra-probe-{}", cfg.index))
         .spawn(move || {
@@ -147,6 +151,12 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
                 cfg.in_flight_max,
             );
             w.tls = cfg.tls;
+            w.addrs = w.catalog.targets.iter().map(|t| t.addr).collect();
+            if let Some(r) = cfg.resolver {
+                w.addr_updates = Some(r.subscribe(waker2.clone()));
+                w.resolver = Some(r);
+            }
+            w.waker = Some(waker2);
             w.run();
             w.stats
         })?;
@@ -199,6 +209,38 @@ struct Conn {
     reused: bool,
     /// The next attempt must open a fresh connection.
     force_fresh: bool,
+    /// Where a followed redirect leads (the rest of the check goes there).
+    redirect: Option<Box<Redirect>>,
+    /// Waiting for the resolver (a redirect to a name that is not a known target).
+    resolving: bool,
+}
+
+/// A followed redirect: the new destination of the check.
+struct Redirect {
+    hops: u32,
+    tls: bool,
+    host: String,
+    port: u16,
+    path: String,
+    /// GET without body (303, or 301/302 after a non-GET).
+    as_get: bool,
+    addr: Option<SocketAddr>,
+}
+
+impl Redirect {
+    fn host_header(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
 }
 
 /// A kept-alive connection waiting for the next check of its target (deregistered).
@@ -236,6 +278,8 @@ impl Conn {
             cert_days: NO_CERT,
             reused: false,
             force_fresh: false,
+            redirect: None,
+            resolving: false,
         }
     }
 }
@@ -264,6 +308,13 @@ struct Worker {
     tls: Option<TlsConfigs>,
     /// Keep-alive connections by target id.
     idle: rustc_hash::FxHashMap<u32, Vec<Idle>>,
+    /// This worker's copy of every target's address, kept current by the resolver.
+    addrs: Vec<Option<SocketAddr>>,
+    addr_updates: Option<std::sync::mpsc::Receiver<AddrUpdate>>,
+    resolver: Option<Resolver>,
+    waker: Option<Arc<Waker>>,
+    /// Slots waiting for the resolver.
+    resolve_wait: Vec<u32>,
 }
 
 fn token(slot: u32, sock_seq: u32) -> Token {
@@ -318,6 +369,11 @@ impl Worker {
             stats: WorkerStats::default(),
             tls: None,
             idle: Default::default(),
+            addrs: Vec::new(),
+            addr_updates: None,
+            resolver: None,
+            waker: None,
+            resolve_wait: Vec::new(),
         }
     }
 
@@ -357,6 +413,8 @@ impl Worker {
                 let trouble = ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
                 self.on_event(slot, seq, trouble);
             }
+            self.apply_addr_updates();
+            self.retry_resolving();
             if !stopping {
                 self.take_requests();
             }
@@ -411,6 +469,8 @@ impl Worker {
         c.attempts = 0;
         c.retries_left = retries;
         c.phase = Phase::Idle;
+        c.redirect = None;
+        c.resolving = false;
         if req.monitor as usize >= catalog.len() {
             self.finish(slot, Reason::Local, 0);
             return;
@@ -440,11 +500,35 @@ impl Worker {
         let m = MonitorId(c.req.monitor);
         let target_id = catalog.target_of[m.0 as usize];
         let target = catalog.target(m);
-        let Some(addr) = target.addr else {
+        // Where to: the monitor's target, or where a followed redirect leads.
+        let addr = match c.redirect.as_mut() {
+            None => self.addrs.get(target_id as usize).copied().flatten(),
+            Some(r) => {
+                if r.addr.is_none() {
+                    let lookup = match (self.resolver.as_ref(), self.waker.as_ref()) {
+                        (Some(res), Some(w)) => res.lookup(&r.host, r.port, w),
+                        _ => Lookup::Failed("no resolver".into()),
+                    };
+                    match lookup {
+                        Lookup::Ready(a) => r.addr = Some(a),
+                        Lookup::Pending => {
+                            c.resolving = true;
+                            c.attempts = c.attempts.saturating_sub(1);
+                            self.resolve_wait.push(slot);
+                            return;
+                        }
+                        Lookup::Failed(_) => {}
+                    }
+                }
+                r.addr
+            }
+        };
+        let Some(addr) = addr else {
             self.finish(slot, Reason::Dns, 0);
             return;
         };
-        let keepalive = matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
+        let keepalive =
+            c.redirect.is_none() && matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
         c.rbuf.clear();
         c.exchange.reset_for(keepalive);
         c.wbuf.clear();
@@ -452,7 +536,12 @@ impl Worker {
         if c.kind.is_http()
             && let ProbeSpec::Http(h) = catalog.spec(m)
         {
-            render_request(&mut c.wbuf, h, &target.host_header, catalog.path(m));
+            match c.redirect.as_ref() {
+                None => {
+                    render_request_as(&mut c.wbuf, h, false, &target.host_header, catalog.path(m))
+                }
+                Some(r) => render_request_as(&mut c.wbuf, h, r.as_get, &r.host_header(), &r.path),
+            }
         }
         // Keep-alive: take an idle connection to this target if one is fresh enough.
         c.reused = false;
@@ -567,8 +656,18 @@ impl Worker {
         if c.kind.is_tls() {
             let catalog = self.catalog.clone();
             let m = MonitorId(c.req.monitor);
-            let session = match (self.tls.as_ref(), catalog.spec(m).tls()) {
-                (Some(cfgs), Some(opts)) => cfgs.connect(&opts.server_name, opts.insecure),
+            let insecure = match catalog.spec(m) {
+                ProbeSpec::Http(h) => h.tls.as_ref().is_some_and(|t| t.insecure),
+                ProbeSpec::Tls(t) => t.insecure,
+                ProbeSpec::Tcp { .. } => false,
+            };
+            let server_name = match (&c.redirect, catalog.spec(m).tls()) {
+                (Some(r), _) => Some(r.host.as_str()),
+                (None, Some(opts)) => Some(&*opts.server_name),
+                (None, None) => None,
+            };
+            let session = match (self.tls.as_ref(), server_name) {
+                (Some(cfgs), Some(name)) => cfgs.connect(name, insecure),
                 _ => Err("TLS is not configured".to_string()),
             };
             match session {
@@ -662,11 +761,7 @@ impl Worker {
                         c.exchange.feed_body(data, probe)
                     };
                     if let Some((r, s)) = verdict {
-                        if r == Reason::Ok {
-                            self.finish(slot, r, s);
-                        } else {
-                            self.fail(slot, r, s);
-                        }
+                        self.verdict(slot, r, s);
                         return;
                     }
                 }
@@ -740,11 +835,7 @@ impl Worker {
                         c.exchange.feed_body(data, probe)
                     };
                     if let Some((r, s)) = verdict {
-                        if r == Reason::Ok {
-                            self.finish(slot, r, s);
-                        } else {
-                            self.fail(slot, r, s);
-                        }
+                        self.verdict(slot, r, s);
                         return;
                     }
                 }
@@ -756,6 +847,145 @@ impl Worker {
                     return;
                 }
             }
+        }
+    }
+
+    /// An HTTP response was judged: follow a redirect if the monitor allows it, else end the
+    /// attempt with the verdict.
+    fn verdict(&mut self, slot: u32, reason: Reason, status: u16) {
+        if matches!(status, 301 | 302 | 303 | 307 | 308) && self.follow_redirect(slot, status) {
+            return;
+        }
+        if reason == Reason::Ok {
+            self.finish(slot, reason, status);
+        } else {
+            self.fail(slot, reason, status);
+        }
+    }
+
+    /// Sets the check on its way to the `Location` of a 3xx, within `follow_redirects` hops.
+    fn follow_redirect(&mut self, slot: u32, status: u16) -> bool {
+        let catalog = self.catalog.clone();
+        let c = &mut self.conns[slot as usize];
+        let m = MonitorId(c.req.monitor);
+        let ProbeSpec::Http(probe) = catalog.spec(m) else {
+            return false;
+        };
+        let follow = probe.follow_redirects;
+        if follow == 0 {
+            return false;
+        }
+        let hops = c.redirect.as_ref().map_or(0, |r| r.hops);
+        if hops >= follow {
+            return false;
+        }
+        let Some(location) = c.exchange.location() else {
+            return false;
+        };
+        // The current destination, to resolve a relative Location against.
+        let target = catalog.target(m);
+        let (cur_tls, cur_host, cur_port, cur_path) = match &c.redirect {
+            Some(r) => (r.tls, r.host.clone(), r.port, r.path.clone()),
+            None => (
+                c.kind.is_tls(),
+                target.host.to_string(),
+                target.port,
+                catalog.path(m).to_string(),
+            ),
+        };
+        let next = if location.starts_with("http://") || location.starts_with("https://") {
+            match crate::config::parse_http_url(location) {
+                Ok(u) => Redirect {
+                    hops: hops + 1,
+                    tls: u.scheme == crate::config::model::Scheme::Https,
+                    addr: None,
+                    host: u.host,
+                    port: u.port,
+                    path: u.path,
+                    as_get: false,
+                },
+                Err(_) => return false,
+            }
+        } else {
+            let path = if location.starts_with('/') {
+                location.to_string()
+            } else {
+                // Relative to the current path's directory.
+                let dir = cur_path.rsplit_once('/').map_or("", |(d, _)| d);
+                format!("{dir}/{location}")
+            };
+            if path
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                return false;
+            }
+            Redirect {
+                hops: hops + 1,
+                tls: cur_tls,
+                host: cur_host.clone(),
+                port: cur_port,
+                path,
+                as_get: false,
+                addr: None,
+            }
+        };
+        let mut next = next;
+        next.as_get = status == 303 || (matches!(status, 301 | 302) && &*probe.method != "GET");
+        next.addr = if next.host == cur_host && next.port == cur_port {
+            match &c.redirect {
+                Some(r) => r.addr,
+                None => self
+                    .addrs
+                    .get(catalog.target_of[m.0 as usize] as usize)
+                    .copied()
+                    .flatten(),
+            }
+        } else {
+            None
+        };
+        if next.tls && self.tls.is_none() {
+            return false; // No TLS configuration in this process: judge the 3xx as is.
+        }
+        c.kind = if next.tls {
+            ProbeKind::HTTPS
+        } else {
+            ProbeKind::HTTP
+        };
+        c.redirect = Some(Box::new(next));
+        c.stream = None;
+        c.tls = None;
+        c.reused = false;
+        c.attempts = c.attempts.saturating_sub(1);
+        self.begin_attempt(slot);
+        true
+    }
+
+    /// Applies target address changes from the resolver.
+    fn apply_addr_updates(&mut self) {
+        let Some(rx) = self.addr_updates.as_ref() else {
+            return;
+        };
+        while let Ok((id, addr)) = rx.try_recv() {
+            if let Some(a) = self.addrs.get_mut(id as usize) {
+                *a = addr;
+            }
+        }
+    }
+
+    /// Retries the checks that were waiting for a name.
+    fn retry_resolving(&mut self) {
+        if self.resolve_wait.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.resolve_wait);
+        for slot in waiting {
+            let c = &mut self.conns[slot as usize];
+            if !c.active || !c.resolving {
+                continue;
+            }
+            c.resolving = false;
+            self.begin_attempt(slot);
         }
     }
 

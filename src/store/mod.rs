@@ -97,6 +97,8 @@ pub struct HttpProbe {
     pub tls: Option<TlsOpts>,
     /// Reuse one connection per target across checks.
     pub keepalive: bool,
+    /// Redirects followed, at most.
+    pub follow_redirects: u32,
 }
 
 /// TLS options of an https or tls check.
@@ -453,6 +455,7 @@ impl StoreBuilder {
                         .unwrap_or(0),
                     retries: h.retries,
                     keepalive: h.keepalive,
+                    follow_redirects: h.follow_redirects,
                     tls: https.then(|| TlsOpts {
                         server_name: h.url.host.as_str().into(),
                         insecure: h.insecure_skip_verify,
