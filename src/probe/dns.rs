@@ -213,10 +213,15 @@ impl DnsCheck {
         self.id
     }
 
-    /// Readies the check for another attempt with a fresh query id, keeping its buffers.
+    /// Readies the check for another attempt with a fresh query id. A TCP buffer grown past
+    /// one UDP payload is released, so that idle checks do not keep 64 KiB each.
     pub fn restart(&mut self, id: u16) {
         self.id = id;
-        self.tcp.clear();
+        if self.tcp.capacity() > usize::from(DNS_UDP_PAYLOAD_BYTES) {
+            self.tcp = Vec::new();
+        } else {
+            self.tcp.clear();
+        }
     }
 
     /// Appends the query datagram to `out`.
@@ -282,6 +287,7 @@ impl DnsCheck {
             let take = need.saturating_sub(self.tcp.len()).min(bytes.len());
             self.tcp.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
+            debug_assert!(self.tcp.len() <= DNS_TCP_REPLY_BYTES_MAX);
             if self.tcp.len() >= need {
                 let frame = std::mem::take(&mut self.tcp);
                 let step = self.judge(frame.get(2..).unwrap_or_default(), true);
@@ -439,14 +445,13 @@ impl DnsCheck {
                 render_rdata(msg, &rr, &mut name, &mut shown);
             }
         }
-        let quote = matches!(self.rtype, DnsRecordType::Txt);
         let mut exp = String::new();
-        if quote {
+        if let Want::Txt(t) = &expected.want {
             exp.push('"');
-        }
-        push_escaped(&mut exp, expected.text.as_bytes());
-        if quote {
+            push_escaped(&mut exp, t);
             exp.push('"');
+        } else {
+            push_escaped(&mut exp, expected.text.as_bytes());
         }
         let mut detail = match count {
             0 => format!("no {} answer, expected {exp}", type_name(self.rtype)),
@@ -723,9 +728,12 @@ fn read_record(msg: &[u8], pos: &mut usize, owner: &mut NameBuf) -> Result<Recor
     const PAST_END: &str = "a record runs past the end";
     read_name(msg, pos, owner)?;
     let p = *pos;
-    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) =
-        (be16(msg, p), be16(msg, p + 2), be32(msg, p + 4), be16(msg, p + 8))
-    else {
+    let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
+        be16(msg, p),
+        be16(msg, p + 2),
+        be32(msg, p + 4),
+        be16(msg, p + 8),
+    ) else {
         return Err(PAST_END);
     };
     let start = p + 10;
@@ -941,4 +949,793 @@ fn truncate(s: &mut String, max: usize) {
     }
     s.truncate(at);
     s.push_str("...");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simple_dns::rdata::{A, AAAA, CNAME, MX, NS, RData, SOA, TXT};
+    use simple_dns::{
+        CLASS, CharacterString, Name, Packet, PacketFlag, QCLASS, RCODE, ResourceRecord,
+    };
+
+    const ID: u16 = 0x5eed;
+
+    fn pulse(query: &str, t: DnsRecordType, rcode: &str, expected: Option<&str>) -> DnsPulse {
+        DnsPulse {
+            server: None,
+            query: query.into(),
+            record_type: t,
+            expected_rcode: rcode.into(),
+            expected_answer: expected.map(Into::into),
+        }
+    }
+
+    fn check(query: &str, t: DnsRecordType, expected: Option<&str>) -> DnsCheck {
+        DnsCheck::new(&pulse(query, t, "NOERROR", expected), ID).unwrap()
+    }
+
+    fn rr(owner: &'static str, rdata: RData<'static>) -> ResourceRecord<'static> {
+        ResourceRecord::new(Name::new_unchecked(owner), CLASS::IN, 300, rdata)
+    }
+
+    fn a(owner: &'static str, ip: &str) -> ResourceRecord<'static> {
+        let ip: Ipv4Addr = ip.parse().unwrap();
+        rr(owner, RData::A(A { address: ip.into() }))
+    }
+
+    fn aaaa(owner: &'static str, ip: &str) -> ResourceRecord<'static> {
+        let ip: Ipv6Addr = ip.parse().unwrap();
+        rr(owner, RData::AAAA(AAAA { address: ip.into() }))
+    }
+
+    fn cname(owner: &'static str, target: &'static str) -> ResourceRecord<'static> {
+        rr(owner, RData::CNAME(CNAME(Name::new_unchecked(target))))
+    }
+
+    fn mx(owner: &'static str, pref: u16, exchange: &'static str) -> ResourceRecord<'static> {
+        rr(
+            owner,
+            RData::MX(MX {
+                preference: pref,
+                exchange: Name::new_unchecked(exchange),
+            }),
+        )
+    }
+
+    fn txt(owner: &'static str, parts: &[&'static str]) -> ResourceRecord<'static> {
+        let mut t = TXT::new();
+        for p in parts {
+            t.add_char_string(CharacterString::new(p.as_bytes()).unwrap());
+        }
+        rr(owner, RData::TXT(t))
+    }
+
+    /// The reply to `c`'s query built by an independent codec (`simple-dns`), compressed.
+    fn reply_with(
+        c: &DnsCheck,
+        rcode: RCODE,
+        flags: PacketFlag,
+        answers: Vec<ResourceRecord<'static>>,
+    ) -> Vec<u8> {
+        let mut q = Vec::new();
+        c.query_udp(&mut q);
+        let query = Packet::parse(&q).unwrap();
+        let mut r = Packet::new_reply(query.id());
+        r.set_flags(PacketFlag::RECURSION_DESIRED | PacketFlag::RECURSION_AVAILABLE | flags);
+        r.questions = query.questions.clone();
+        r.answers = answers;
+        *r.rcode_mut() = rcode;
+        r.build_bytes_vec_compressed().unwrap()
+    }
+
+    fn reply(c: &DnsCheck, answers: Vec<ResourceRecord<'static>>) -> Vec<u8> {
+        reply_with(c, RCODE::NoError, PacketFlag::empty(), answers)
+    }
+
+    fn udp(c: &mut DnsCheck, msg: &[u8]) -> DnsStep {
+        c.on_udp_reply(msg)
+    }
+
+    fn ok() -> DnsStep {
+        DnsStep::Done(Reason::Ok, String::new())
+    }
+
+    fn dns(detail: &str) -> DnsStep {
+        DnsStep::Done(Reason::Dns, detail.into())
+    }
+
+    fn reason(step: &DnsStep) -> Option<Reason> {
+        match step {
+            DnsStep::Done(r, _) => Some(*r),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn query_round_trips_through_an_independent_codec() {
+        for (t, code) in [
+            (DnsRecordType::A, 1u16),
+            (DnsRecordType::Aaaa, 28),
+            (DnsRecordType::Cname, 5),
+            (DnsRecordType::Mx, 15),
+            (DnsRecordType::Txt, 16),
+            (DnsRecordType::Ns, 2),
+            (DnsRecordType::Soa, 6),
+        ] {
+            let c = check("WWW.example.com.", t, None);
+            let mut q = Vec::new();
+            c.query_udp(&mut q);
+            let p = Packet::parse(&q).unwrap();
+            assert_eq!(p.id(), ID);
+            assert!(p.has_flags(PacketFlag::RECURSION_DESIRED));
+            assert!(!p.has_flags(PacketFlag::RESPONSE));
+            assert_eq!(p.questions.len(), 1);
+            assert!(p.answers.is_empty() && p.name_servers.is_empty());
+            let question = &p.questions[0];
+            assert_eq!(question.qname.to_string(), "WWW.example.com");
+            assert_eq!(u16::from(question.qtype), code);
+            assert_eq!(question.qclass, QCLASS::CLASS(CLASS::IN));
+            assert_eq!(p.opt().unwrap().udp_packet_size, DNS_UDP_PAYLOAD_BYTES);
+
+            let mut framed = vec![9u8];
+            c.query_tcp(&mut framed);
+            assert_eq!(framed[0], 9, "query_tcp appends");
+            assert_eq!(usize::from(be16(&framed, 1).unwrap()), q.len());
+            assert_eq!(&framed[3..], &q[..]);
+        }
+        let mut q = Vec::new();
+        check(".", DnsRecordType::Ns, None).query_udp(&mut q);
+        assert_eq!(
+            Packet::parse(&q).unwrap().questions[0].qname.to_string(),
+            ""
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_at_construction() {
+        let long = "a".repeat(64);
+        for (q, t, rcode, exp) in [
+            ("", DnsRecordType::A, "NOERROR", None),
+            ("a..b", DnsRecordType::A, "NOERROR", None),
+            (long.as_str(), DnsRecordType::A, "NOERROR", None),
+            ("x", DnsRecordType::A, "WHATEVER", None),
+            ("x", DnsRecordType::A, "NOERROR", Some("10.0.0.256")),
+            ("x", DnsRecordType::A, "NOERROR", Some("::1")),
+            ("x", DnsRecordType::Aaaa, "NOERROR", Some("10.0.0.1")),
+            ("x", DnsRecordType::Mx, "NOERROR", Some("ten mail.x")),
+            ("x", DnsRecordType::Mx, "NOERROR", Some("1 2 3")),
+            ("x", DnsRecordType::Soa, "NOERROR", Some("a b c")),
+            ("x", DnsRecordType::Soa, "NOERROR", Some("a b 1 2 3 4 5 6")),
+            ("x", DnsRecordType::Cname, "NOERROR", Some("a..b")),
+        ] {
+            assert!(
+                DnsCheck::new(&pulse(q, t, rcode, exp), 1).is_err(),
+                "{q:?} {t:?} {rcode} {exp:?}"
+            );
+        }
+        let long_name = vec!["a".repeat(63); 4].join(".");
+        assert!(DnsCheck::new(&pulse(&long_name, DnsRecordType::A, "NOERROR", None), 1).is_err());
+        assert!(DnsCheck::new(&pulse("x", DnsRecordType::A, "nxdomain", None), 1).is_ok());
+    }
+
+    #[test]
+    fn a_answers() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.2"));
+        let r = reply(
+            &c,
+            vec![
+                a("www.example.com", "10.0.0.1"),
+                a("www.example.com", "10.0.0.2"),
+            ],
+        );
+        assert_eq!(udp(&mut c, &r), ok());
+        let r = reply(&c, vec![a("www.example.com", "10.0.0.1")]);
+        assert_eq!(udp(&mut c, &r), dns("answer 10.0.0.1 != expected 10.0.0.2"));
+        let r = reply(
+            &c,
+            vec![
+                a("www.example.com", "10.0.0.1"),
+                a("www.example.com", "10.0.0.3"),
+            ],
+        );
+        assert_eq!(
+            udp(&mut c, &r),
+            dns("answers 10.0.0.1, 10.0.0.3 != expected 10.0.0.2")
+        );
+        // NODATA when an answer is expected.
+        let r = reply(&c, vec![]);
+        assert_eq!(udp(&mut c, &r), dns("no A answer, expected 10.0.0.2"));
+        // Without expected_answer any NOERROR reply is fine, NODATA included.
+        let mut c = check("www.example.com", DnsRecordType::A, None);
+        assert_eq!(
+            {
+                let m = reply(&c, vec![]);
+                udp(&mut c, &m)
+            },
+            ok()
+        );
+        assert_eq!(
+            {
+                let m = reply(&c, vec![a("www.example.com", "10.9.9.9")]);
+                udp(&mut c, &m)
+            },
+            ok()
+        );
+    }
+
+    #[test]
+    fn a_cname_chain_is_followed_and_the_owner_is_not_checked() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("192.0.2.7"));
+        let r = reply(
+            &c,
+            vec![
+                cname("www.example.com", "web.example.net"),
+                a("web.example.net", "192.0.2.7"),
+            ],
+        );
+        assert_eq!(udp(&mut c, &r), ok());
+        // The CNAME is not an A answer.
+        let r = reply(&c, vec![cname("www.example.com", "web.example.net")]);
+        assert_eq!(udp(&mut c, &r), dns("no A answer, expected 192.0.2.7"));
+    }
+
+    #[test]
+    fn rcodes() {
+        let mut c = check("gone.example.com", DnsRecordType::A, None);
+        let r = reply_with(&c, RCODE::NameError, PacketFlag::empty(), vec![]);
+        assert_eq!(udp(&mut c, &r), dns("rcode NXDOMAIN"));
+        let r = reply_with(&c, RCODE::ServerFailure, PacketFlag::empty(), vec![]);
+        assert_eq!(udp(&mut c, &r), dns("rcode SERVFAIL"));
+
+        let p = pulse("gone.example.com", DnsRecordType::A, "NXDOMAIN", None);
+        let mut c = DnsCheck::new(&p, ID).unwrap();
+        let r = reply_with(&c, RCODE::NameError, PacketFlag::empty(), vec![]);
+        assert_eq!(udp(&mut c, &r), ok());
+        let r = reply(&c, vec![a("gone.example.com", "10.0.0.1")]);
+        assert_eq!(udp(&mut c, &r), dns("rcode NOERROR, expected NXDOMAIN"));
+    }
+
+    #[test]
+    fn an_error_reply_without_a_question_is_judged_on_its_rcode() {
+        let mut c = check("x.example", DnsRecordType::A, None);
+        let mut r = vec![0u8; 12];
+        r[..2].copy_from_slice(&ID.to_be_bytes());
+        r[2] = 0x81;
+        r[3] = 0x05; // REFUSED
+        assert_eq!(udp(&mut c, &r), dns("rcode REFUSED"));
+        // NOERROR without a question is no answer to anything.
+        r[3] = 0;
+        assert_eq!(reason(&udp(&mut c, &r)), Some(Reason::Protocol));
+    }
+
+    #[test]
+    fn extended_rcode_from_the_opt_record() {
+        let mut c = check("x.example", DnsRecordType::A, None);
+        let mut r = reply(&c, vec![]);
+        // Add an OPT record with extended rcode 1 (BADVERS = 16 with low bits 0).
+        r[11] = 1;
+        r.extend_from_slice(&[0, 0, 41, 4, 0xd0, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(udp(&mut c, &r), dns("rcode BADVERS"));
+        // An OPT record in the answer section is malformed.
+        let mut r = reply(&c, vec![]);
+        r[7] = 1;
+        r.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(reason(&udp(&mut c, &r)), Some(Reason::Protocol));
+    }
+
+    #[test]
+    fn truncated_udp_reply_asks_for_tcp_and_tcp_pieces_are_joined() {
+        let mut c = check("big.example.com", DnsRecordType::Txt, Some("v=spf1 -all"));
+        let tc = reply_with(&c, RCODE::NoError, PacketFlag::TRUNCATION, vec![]);
+        assert_eq!(udp(&mut c, &tc), DnsStep::RetryOverTcp);
+
+        let full = reply(&c, vec![txt("big.example.com", &["v=spf1", " -all"])]);
+        let mut framed = (full.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&full);
+        assert_eq!(c.on_tcp_bytes(&framed), ok());
+        for split in 0..=framed.len() {
+            c.restart(ID);
+            let first = c.on_tcp_bytes(&framed[..split]);
+            if split < framed.len() {
+                assert_eq!(first, DnsStep::Wait, "split at {split}");
+                assert_eq!(c.tcp_buffered(), split);
+                assert_eq!(c.on_tcp_bytes(&framed[split..]), ok(), "split at {split}");
+            } else {
+                assert_eq!(first, ok());
+            }
+        }
+        // Byte by byte.
+        c.restart(ID);
+        let steps: Vec<DnsStep> = framed.chunks(1).map(|b| c.on_tcp_bytes(b)).collect();
+        assert_eq!(steps.last(), Some(&ok()));
+        assert!(steps[..steps.len() - 1].iter().all(|s| *s == DnsStep::Wait));
+        // A TC bit over TCP is judged, not retried.
+        c.restart(ID);
+        let mut framed = (tc.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&tc);
+        assert_eq!(
+            c.on_tcp_bytes(&framed),
+            dns("no TXT answer, expected \"v=spf1 -all\"")
+        );
+    }
+
+    #[test]
+    fn tcp_skips_frames_that_are_not_ours() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.1"));
+        let good = reply(&c, vec![a("www.example.com", "10.0.0.1")]);
+        let mut stale = good.clone();
+        stale[..2].copy_from_slice(&(ID ^ 1).to_be_bytes());
+        let mut stream = Vec::new();
+        for m in [&stale, &good] {
+            stream.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            stream.extend_from_slice(m);
+        }
+        for split in 0..=stream.len() {
+            c.restart(ID);
+            let mut steps = vec![c.on_tcp_bytes(&stream[..split])];
+            steps.push(c.on_tcp_bytes(&stream[split..]));
+            assert!(steps.contains(&ok()), "split at {split}: {steps:?}");
+        }
+        c.restart(ID);
+        assert_eq!(c.on_tcp_bytes(&stream[..3]), DnsStep::Wait);
+        assert_eq!(
+            c.on_tcp_eof(),
+            DnsStep::Done(
+                Reason::Protocol,
+                format!(
+                    "connection closed inside a reply (1 of {} bytes)",
+                    stale.len()
+                )
+            )
+        );
+        c.restart(ID);
+        assert_eq!(reason(&c.on_tcp_eof()), Some(Reason::Protocol));
+        // An empty frame is malformed.
+        assert_eq!(reason(&c.on_tcp_bytes(&[0, 0])), Some(Reason::Protocol));
+    }
+
+    #[test]
+    fn tcp_buffer_stays_within_one_frame() {
+        let mut c = check("www.example.com", DnsRecordType::A, None);
+        // One 65,535-byte frame: our id, a reply header, then garbage.
+        let mut stream = vec![0xff, 0xff];
+        stream.extend_from_slice(&ID.to_be_bytes());
+        stream.extend_from_slice(&[0x81, 0x80]);
+        stream.extend(std::iter::repeat_n(0xabu8, 70_000));
+        for piece in stream.chunks(1000) {
+            let step = c.on_tcp_bytes(piece);
+            assert!(c.tcp_buffered() <= DNS_TCP_REPLY_BYTES_MAX);
+            assert!(c.tcp.capacity() <= DNS_TCP_REPLY_BYTES_MAX);
+            if step != DnsStep::Wait {
+                assert_eq!(reason(&step), Some(Reason::Protocol));
+                return;
+            }
+        }
+        panic!("a full garbage frame was not judged");
+    }
+
+    #[test]
+    fn replies_that_are_not_ours_are_ignored() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.1"));
+        let good = reply(&c, vec![a("www.example.com", "10.0.0.1")]);
+
+        let mut wrong_id = good.clone();
+        wrong_id[..2].copy_from_slice(&(ID.wrapping_add(1)).to_be_bytes());
+        assert_eq!(udp(&mut c, &wrong_id), DnsStep::Wait);
+
+        let mut not_reply = good.clone();
+        not_reply[2] &= 0x7f;
+        assert_eq!(udp(&mut c, &not_reply), DnsStep::Wait);
+
+        let mut other_opcode = good.clone();
+        other_opcode[2] |= 0x10;
+        assert_eq!(udp(&mut c, &other_opcode), DnsStep::Wait);
+
+        let other = check("www.example.org", DnsRecordType::A, None);
+        let mut other_name = reply(&other, vec![]);
+        other_name[..2].copy_from_slice(&ID.to_be_bytes());
+        assert_eq!(udp(&mut c, &other_name), DnsStep::Wait);
+
+        let other = check("www.example.com", DnsRecordType::Aaaa, None);
+        assert_eq!(udp(&mut c, &reply(&other, vec![])), DnsStep::Wait);
+
+        // Case of the question does not matter (0x20-style servers).
+        let upper = check("WWW.EXAMPLE.COM", DnsRecordType::A, None);
+        let r = reply(&upper, vec![a("WWW.EXAMPLE.COM", "10.0.0.1")]);
+        assert_eq!(udp(&mut c, &r), ok());
+
+        // After ignoring, the real reply still decides.
+        assert_eq!(udp(&mut c, &good), ok());
+        c.restart(ID + 1);
+        assert_eq!(c.id(), ID + 1);
+        assert_eq!(udp(&mut c, &good), DnsStep::Wait);
+    }
+
+    #[test]
+    fn garbage_and_broken_replies_are_protocol() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.1"));
+        for g in [
+            &b""[..],
+            b"\x00",
+            b"garbage",
+            b"\x5e\xed\x81\x80\x00\x01", // a cut header
+        ] {
+            assert_eq!(reason(&udp(&mut c, g)), Some(Reason::Protocol), "{g:?}");
+        }
+        let good = reply(&c, vec![a("www.example.com", "10.0.0.1")]);
+        // Every cut inside the records is malformed (the header and question are intact).
+        let question_end = 12 + 17 + 4;
+        for cut in question_end..good.len() {
+            assert_eq!(
+                reason(&udp(&mut c, &good[..cut])),
+                Some(Reason::Protocol),
+                "cut at {cut}"
+            );
+        }
+        // Two questions.
+        let mut two = good.clone();
+        two[5] = 2;
+        assert_eq!(reason(&udp(&mut c, &two)), Some(Reason::Protocol));
+        // More answers announced than present.
+        let mut more = good.clone();
+        more[7] = 2;
+        assert_eq!(reason(&udp(&mut c, &more)), Some(Reason::Protocol));
+        // An A record of 5 bytes.
+        let mut long_a = good.clone();
+        long_a.push(0);
+        let rdlen_at = long_a.len() - 7;
+        long_a[rdlen_at] = 5;
+        assert_eq!(reason(&udp(&mut c, &long_a)), Some(Reason::Protocol));
+        // Trailing bytes after the last record are ignored.
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"junk");
+        assert_eq!(udp(&mut c, &trailing), ok());
+    }
+
+    /// A reply with hand-made owner names in its answer.
+    fn with_answer_owner(c: &DnsCheck, owner: &[u8]) -> Vec<u8> {
+        let mut r = reply(c, vec![]);
+        r[7] = 1;
+        r.extend_from_slice(owner);
+        r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+        r
+    }
+
+    #[test]
+    fn name_compression_is_checked() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.1"));
+        // A pointer back to the question name: fine.
+        assert_eq!(
+            {
+                let m = with_answer_owner(&c, &[0xc0, 12]);
+                udp(&mut c, &m)
+            },
+            ok()
+        );
+        // A pointer to itself, forward, or into the header.
+        let at = reply(&c, vec![]).len() as u8;
+        for owner in [[0xc0, at], [0xc0, at + 2], [0xc0, 2]] {
+            let r = with_answer_owner(&c, &owner);
+            assert_eq!(
+                reason(&udp(&mut c, &r)),
+                Some(Reason::Protocol),
+                "{owner:?}"
+            );
+        }
+        // A loop through labels: "a" then a pointer back to the "a".
+        let owner = [1, b'a', 0xc0, at];
+        let r = with_answer_owner(&c, &owner);
+        assert_eq!(
+            udp(&mut c, &r),
+            DnsStep::Done(
+                Reason::Protocol,
+                "malformed reply: a name has too many pointers".into()
+            )
+        );
+        // Reserved label types.
+        for first in [0x40u8, 0x80] {
+            let r = with_answer_owner(&c, &[first, 0]);
+            assert_eq!(reason(&udp(&mut c, &r)), Some(Reason::Protocol));
+        }
+        // Long names built from chains of backward pointers: 3 labels of 63 bytes read fine,
+        // 5 are past 255 bytes.
+        for (segments, expect) in [
+            (3, ok()),
+            (
+                5,
+                DnsStep::Done(
+                    Reason::Protocol,
+                    "malformed reply: a name is longer than 255 bytes".into(),
+                ),
+            ),
+        ] {
+            assert_eq!(
+                {
+                    let m = chained(&c, segments);
+                    udp(&mut c, &m)
+                },
+                expect,
+                "{segments}"
+            );
+        }
+    }
+
+    /// A reply whose first answer (of an unknown type) holds `segments` name pieces, each a
+    /// 63-byte label and a pointer to the previous piece, and whose second answer, an A record,
+    /// is owned by the last piece.
+    fn chained(c: &DnsCheck, segments: usize) -> Vec<u8> {
+        let mut r = reply(c, vec![]);
+        r[7] = 2;
+        r.extend_from_slice(&[0xc0, 12, 0, 99, 0, 1, 0, 0, 0, 60]);
+        let rdlen_at = r.len();
+        r.extend_from_slice(&[0, 0]);
+        let mut prev: Option<usize> = None;
+        for _ in 0..segments {
+            let start = r.len();
+            r.push(63);
+            r.extend(std::iter::repeat_n(b'x', 63));
+            match prev {
+                Some(p) => r.extend_from_slice(&[0xc0 | (p >> 8) as u8, p as u8]),
+                None => r.push(0),
+            }
+            prev = Some(start);
+        }
+        let rdlen = (r.len() - rdlen_at - 2) as u16;
+        r[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        let p = prev.unwrap();
+        r.extend_from_slice(&[0xc0 | (p >> 8) as u8, p as u8]);
+        r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+        r
+    }
+
+    #[test]
+    fn aaaa_answers() {
+        let mut c = check("v6.example.com", DnsRecordType::Aaaa, Some("2001:db8::1"));
+        let r = reply(&c, vec![aaaa("v6.example.com", "2001:0db8:0:0:0:0:0:0001")]);
+        assert_eq!(udp(&mut c, &r), ok());
+        let r = reply(&c, vec![aaaa("v6.example.com", "2001:db8::2")]);
+        assert_eq!(
+            udp(&mut c, &r),
+            dns("answer 2001:db8::2 != expected 2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn cname_and_ns_answers() {
+        for expected in ["web.example.net", "WEB.Example.NET.", " web.example.net "] {
+            let mut c = check("www.example.com", DnsRecordType::Cname, Some(expected));
+            let r = reply(&c, vec![cname("www.example.com", "web.example.net")]);
+            assert_eq!(udp(&mut c, &r), ok(), "{expected:?}");
+        }
+        let mut c = check(
+            "www.example.com",
+            DnsRecordType::Cname,
+            Some("web.example.org"),
+        );
+        let r = reply(&c, vec![cname("www.example.com", "web.example.net")]);
+        assert_eq!(
+            udp(&mut c, &r),
+            dns("answer web.example.net != expected web.example.org")
+        );
+
+        let mut c = check("example.com", DnsRecordType::Ns, Some("ns2.example.com."));
+        let ns = |n: &'static str| rr("example.com", RData::NS(NS(Name::new_unchecked(n))));
+        let r = reply(&c, vec![ns("ns1.example.com"), ns("ns2.example.com")]);
+        assert_eq!(udp(&mut c, &r), ok());
+        let r = reply(&c, vec![ns("ns1.example.com")]);
+        assert_eq!(
+            udp(&mut c, &r),
+            dns("answer ns1.example.com != expected ns2.example.com.")
+        );
+    }
+
+    #[test]
+    fn mx_answers() {
+        let answers = || {
+            vec![
+                mx("example.com", 10, "mx1.example.com"),
+                mx("example.com", 20, "mx2.example.com"),
+            ]
+        };
+        for expected in [
+            "mx2.example.com",
+            "20 mx2.example.com",
+            "10  MX1.example.com.",
+        ] {
+            let mut c = check("example.com", DnsRecordType::Mx, Some(expected));
+            assert_eq!(
+                {
+                    let m = reply(&c, answers());
+                    udp(&mut c, &m)
+                },
+                ok(),
+                "{expected:?}"
+            );
+        }
+        let mut c = check("example.com", DnsRecordType::Mx, Some("10 mx2.example.com"));
+        assert_eq!(
+            {
+                let m = reply(&c, answers());
+                udp(&mut c, &m)
+            },
+            dns("answers 10 mx1.example.com, 20 mx2.example.com != expected 10 mx2.example.com")
+        );
+    }
+
+    #[test]
+    fn txt_answers() {
+        let answers = || {
+            vec![
+                txt("example.com", &["google-site-verification=abc"]),
+                txt("example.com", &["v=spf1 include:_spf.example.com", " ~all"]),
+            ]
+        };
+        for expected in [
+            "v=spf1 include:_spf.example.com ~all",
+            "\"v=spf1 include:_spf.example.com ~all\"",
+            "google-site-verification=abc",
+        ] {
+            let mut c = check("example.com", DnsRecordType::Txt, Some(expected));
+            assert_eq!(
+                {
+                    let m = reply(&c, answers());
+                    udp(&mut c, &m)
+                },
+                ok(),
+                "{expected:?}"
+            );
+        }
+        for expected in ["v=spf1", "V=SPF1 include:_spf.example.com ~all", ""] {
+            let mut c = check("example.com", DnsRecordType::Txt, Some(expected));
+            assert_eq!(
+                reason(&{
+                    let m = reply(&c, answers());
+                    udp(&mut c, &m)
+                }),
+                Some(Reason::Dns)
+            );
+        }
+        let mut c = check("example.com", DnsRecordType::Txt, Some("\"v=spf1\""));
+        let m = reply(&c, answers());
+        assert_eq!(
+            udp(&mut c, &m),
+            dns(
+                "answers \"google-site-verification=abc\", \"v=spf1 include:_spf.example.com ~all\" \
+                 != expected \"v=spf1\""
+            )
+        );
+        let mut c = check("example.com", DnsRecordType::Txt, Some("x"));
+        let r = reply(&c, vec![txt("example.com", &["a\"b\\c\u{7f}"])]);
+        assert_eq!(
+            udp(&mut c, &r),
+            dns("answer \"a\"b\\092c\\127\" != expected \"x\"")
+        );
+    }
+
+    #[test]
+    fn soa_answers() {
+        let soa = rr(
+            "example.com",
+            RData::SOA(SOA {
+                mname: Name::new_unchecked("ns1.example.com"),
+                rname: Name::new_unchecked("hostmaster.example.com"),
+                serial: 2024010101,
+                refresh: 7200,
+                retry: 3600,
+                expire: 1209600,
+                minimum: 300,
+            }),
+        );
+        for expected in [
+            "ns1.example.com",
+            "NS1.example.com. hostmaster.example.com.",
+            "ns1.example.com hostmaster.example.com 2024010101",
+            "ns1.example.com hostmaster.example.com 2024010101 7200 3600 1209600 300",
+        ] {
+            let mut c = check("example.com", DnsRecordType::Soa, Some(expected));
+            assert_eq!(
+                {
+                    let m = reply(&c, vec![soa.clone()]);
+                    udp(&mut c, &m)
+                },
+                ok(),
+                "{expected:?}"
+            );
+        }
+        let mut c = check(
+            "example.com",
+            DnsRecordType::Soa,
+            Some("ns1.example.com x 1"),
+        );
+        assert_eq!(
+            {
+                let m = reply(&c, vec![soa.clone()]);
+                udp(&mut c, &m)
+            },
+            dns(
+                "answer ns1.example.com hostmaster.example.com 2024010101 7200 3600 1209600 300 \
+                 != expected ns1.example.com x 1"
+            )
+        );
+    }
+
+    #[test]
+    fn records_of_another_class_do_not_count() {
+        let mut c = check("www.example.com", DnsRecordType::A, Some("10.0.0.1"));
+        let mut other = a("www.example.com", "10.0.0.1");
+        other.class = CLASS::CH;
+        assert_eq!(
+            {
+                let m = reply(&c, vec![other]);
+                udp(&mut c, &m)
+            },
+            dns("no A answer, expected 10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn details_are_bounded() {
+        let long: &'static str = Box::leak("z".repeat(255).into_boxed_str());
+        let mut c = check("example.com", DnsRecordType::Txt, Some(long));
+        let answers = (0..20).map(|_| txt("example.com", &[long, long])).collect();
+        let m = reply(&c, answers);
+        match udp(&mut c, &m) {
+            DnsStep::Done(Reason::Dns, d) => {
+                assert!(d.len() <= DNS_DETAIL_BYTES_MAX, "{}", d.len());
+                assert!(d.ends_with("..."));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolv_conf() {
+        let none = |_: &str| None;
+        let parse = |t: &str| parse_resolv_conf(t, &none);
+        assert_eq!(
+            parse(
+                "# comment\n; other\nsearch example.com\nnameserver 10.1.2.3\nnameserver 10.9.9.9\n"
+            ),
+            Some("10.1.2.3:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse("nameserver\nnameserver bogus\n  nameserver\t::1  # trailing\n"),
+            Some("[::1]:53".parse().unwrap())
+        );
+        assert_eq!(parse("#nameserver 10.0.0.1\noptions ndots:2\n"), None);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("nameserver 10.0.0.1:53\n"), None);
+        assert_eq!(
+            parse("nameserver fe80::1%3\n"),
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                "fe80::1".parse().unwrap(),
+                53,
+                0,
+                3
+            )))
+        );
+        let eth = |n: &str| (n == "eth0").then_some(7);
+        assert_eq!(
+            parse_resolv_conf("nameserver fe80::1%eth9\nnameserver fe80::2%eth0\n", &eth),
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                "fe80::2".parse().unwrap(),
+                53,
+                0,
+                7
+            )))
+        );
+        assert_eq!(if_index("../../etc"), None);
+        // The real one never panics, whatever the machine has.
+        let _ = system_resolver();
+    }
+
+    #[test]
+    fn server_address() {
+        let mut p = pulse("x", DnsRecordType::A, "NOERROR", None);
+        p.server = Some("127.0.0.1:5353".into());
+        assert_eq!(server_addr(&p), Some("127.0.0.1:5353".parse().unwrap()));
+        p.server = Some("[::1]:53".into());
+        assert_eq!(server_addr(&p), Some("[::1]:53".parse().unwrap()));
+    }
 }
