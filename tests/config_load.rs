@@ -597,7 +597,6 @@ fn unsupported_features_are_refused_at_their_field() {
         want("monitors[0].codes.cyan.notify", 35, "notifier webhook"),
         want("monitors[0].codes.gray.notify", 36, "notifier alertmanager"),
         want("monitors[1].codes.red.notify", 51, "notifier email"),
-        want("monitors[3].pulse_check.type", 76, "pulse type icmp"),
         want(
             "monitors[3].intervention.action",
             84,

@@ -36,7 +36,7 @@ fn at(path: &[&'static str], what: impl Into<String>) -> Unsupported {
 pub const NOT_YET_SUPPORTED: &[Check] = &[
     // Pulse types the probe loops do not run yet.
     |s, out| {
-        if matches!(s.pulse.kind, PulseKind::Icmp(_) | PulseKind::Dns(_)) {
+        if matches!(s.pulse.kind, PulseKind::Dns(_)) {
             out.push(at(
                 &["pulse_check", "type"],
                 format!("pulse type {}", s.pulse.kind.type_name()),

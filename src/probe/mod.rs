@@ -47,7 +47,7 @@ pub struct Completion {
     pub latency_us: u32,
     /// Time from the due time to the worker starting the check, µs.
     pub lateness_us: u32,
-    /// HTTP status, 0 when none.
+    /// HTTP status (0 when none); for ICMP checks, the packet loss in percent.
     pub status: u16,
     /// [`reason::Reason`] as a byte.
     pub reason: u8,

@@ -31,6 +31,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::http::{Exchange, render_request_as};
+use super::icmp::{IcmpCheck, OpenError, Pinger, Step as IcmpStep};
 use super::reason::Reason;
 use super::resolve::{AddrUpdate, Lookup, Resolver};
 use super::ring::{Consumer, Producer, ring};
@@ -44,6 +45,9 @@ use crate::limits::{
 use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
 
 const WAKER: Token = Token(usize::MAX);
+/// The worker's shared ICMP sockets (IPv4, IPv6).
+const ICMP4: Token = Token(usize::MAX - 1);
+const ICMP6: Token = Token(usize::MAX - 2);
 /// `Completion::cert_days` when no certificate was seen.
 pub const NO_CERT: i32 = i32::MIN;
 /// Longest sleep in `poll` with nothing to do, so a stop request is seen promptly even if a
@@ -151,6 +155,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
                 cfg.in_flight_max,
             );
             w.tls = cfg.tls;
+            w.index = cfg.index;
             w.addrs = w.catalog.targets.iter().map(|t| t.addr).collect();
             if let Some(r) = cfg.resolver {
                 w.addr_updates = Some(r.subscribe(waker2.clone()));
@@ -213,6 +218,9 @@ struct Conn {
     redirect: Option<Box<Redirect>>,
     /// Waiting for the resolver (a redirect to a name that is not a known target).
     resolving: bool,
+    /// An ICMP check's state (kept for reuse by the slot's next ICMP check).
+    icmp: Option<IcmpCheck>,
+    icmp_dest: Option<std::net::IpAddr>,
 }
 
 /// A followed redirect: the new destination of the check.
@@ -280,6 +288,8 @@ impl Conn {
             force_fresh: false,
             redirect: None,
             resolving: false,
+            icmp: None,
+            icmp_dest: None,
         }
     }
 }
@@ -288,6 +298,8 @@ impl Conn {
 enum TimerKind {
     Deadline,
     Retry,
+    /// The next step of an ICMP check (send the next echo, or end the check).
+    IcmpStep,
 }
 
 struct Worker {
@@ -315,6 +327,19 @@ struct Worker {
     waker: Option<Arc<Waker>>,
     /// Slots waiting for the resolver.
     resolve_wait: Vec<u32>,
+    /// Shared ICMP sockets, opened on first use: [IPv4, IPv6].
+    icmp: [IcmpSocket; 2],
+    icmp_buf: Vec<u8>,
+    index: usize,
+}
+
+/// One shared ICMP socket of a worker, or why it could not be opened.
+#[derive(Default)]
+enum IcmpSocket {
+    #[default]
+    Unopened,
+    Open(Box<(socket2::Socket, Pinger)>),
+    Failed(OpenError),
 }
 
 fn token(slot: u32, sock_seq: u32) -> Token {
@@ -374,6 +399,9 @@ impl Worker {
             resolver: None,
             waker: None,
             resolve_wait: Vec::new(),
+            icmp: Default::default(),
+            icmp_buf: Vec::with_capacity(128),
+            index: 0,
         }
     }
 
@@ -406,6 +434,10 @@ impl Worker {
             }
             for ev in events.iter() {
                 if ev.token() == WAKER {
+                    continue;
+                }
+                if ev.token() == ICMP4 || ev.token() == ICMP6 {
+                    self.on_icmp_readable(ev.token() == ICMP6);
                     continue;
                 }
                 let slot = (ev.token().0 & 0xffff_ffff) as u32;
@@ -527,6 +559,10 @@ impl Worker {
             self.finish(slot, Reason::Dns, 0);
             return;
         };
+        if c.kind == ProbeKind::ICMP {
+            self.begin_icmp(slot, addr.ip());
+            return;
+        }
         let keepalive =
             c.redirect.is_none() && matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
         c.rbuf.clear();
@@ -659,7 +695,7 @@ impl Worker {
             let insecure = match catalog.spec(m) {
                 ProbeSpec::Http(h) => h.tls.as_ref().is_some_and(|t| t.insecure),
                 ProbeSpec::Tls(t) => t.insecure,
-                ProbeSpec::Tcp { .. } => false,
+                ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } => false,
             };
             let server_name = match (&c.redirect, catalog.spec(m).tls()) {
                 (Some(r), _) => Some(r.host.as_str()),
@@ -850,6 +886,140 @@ impl Worker {
         }
     }
 
+    /// Starts an ICMP check towards `ip` on the worker's shared socket of that family.
+    fn begin_icmp(&mut self, slot: u32, ip: std::net::IpAddr) {
+        let v6 = ip.is_ipv6();
+        let fam = usize::from(v6);
+        if matches!(self.icmp[fam], IcmpSocket::Unopened) {
+            self.icmp[fam] = match super::icmp::open(v6) {
+                Ok((sock, kind)) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+                    let tok = if v6 { ICMP6 } else { ICMP4 };
+                    let reg = self.poll.registry().register(
+                        &mut mio::unix::SourceFd(&fd),
+                        tok,
+                        Interest::READABLE,
+                    );
+                    match (reg, Pinger::for_socket(&sock, v6, kind, self.index)) {
+                        (Ok(()), Ok(p)) => IcmpSocket::Open(Box::new((sock, p))),
+                        (Err(e), _) | (_, Err(e)) => IcmpSocket::Failed(OpenError::Other(e)),
+                    }
+                }
+                Err(e) => {
+                    let (_, why) = super::icmp::open_failure_verdict(&e, false);
+                    eprintln!("cpra: probe worker {}: {why}", self.index);
+                    IcmpSocket::Failed(e)
+                }
+            };
+        }
+        let catalog = self.catalog.clone();
+        let now_us = self.now_us();
+        let c = &mut self.conns[slot as usize];
+        let ProbeSpec::Icmp {
+            count,
+            retries,
+            ignore_privilege,
+        } = *catalog.spec(MonitorId(c.req.monitor))
+        else {
+            self.finish(slot, Reason::Protocol, 0);
+            return;
+        };
+        if let IcmpSocket::Failed(e) = &self.icmp[fam] {
+            let (reason, _) = super::icmp::open_failure_verdict(e, ignore_privilege);
+            self.finish(slot, reason, 0);
+            return;
+        }
+        let now = Instant::now();
+        let timeout = Duration::from_micros(c.deadline_us.saturating_sub(now_us));
+        match c.icmp.as_mut() {
+            Some(k) => k.restart(count, retries, now, timeout),
+            None => c.icmp = Some(IcmpCheck::new(count, retries, now, timeout)),
+        }
+        c.icmp_dest = Some(ip);
+        self.icmp_step(slot);
+    }
+
+    /// Moves an ICMP check: sends what is due, sets the next step's timer, or ends it.
+    fn icmp_step(&mut self, slot: u32) {
+        let epoch = self.epoch;
+        loop {
+            let c = &mut self.conns[slot as usize];
+            if !c.active {
+                return;
+            }
+            let (Some(check), Some(dest)) = (c.icmp.as_mut(), c.icmp_dest) else {
+                return;
+            };
+            let now = Instant::now();
+            match check.step(now) {
+                IcmpStep::Send => {
+                    let token = (u64::from(c.check_seq) << 32) | u64::from(slot);
+                    let IcmpSocket::Open(b) = &mut self.icmp[usize::from(dest.is_ipv6())] else {
+                        check.on_not_sent(Reason::Local);
+                        continue;
+                    };
+                    let (sock, pinger) = &mut **b;
+                    let mut pkt = std::mem::take(&mut self.icmp_buf);
+                    pkt.clear();
+                    match pinger.encode_echo(&mut pkt, token, dest, now) {
+                        Some(seq) => match super::icmp::send_echo(sock, &pkt, dest) {
+                            Ok(()) => check.on_sent(seq),
+                            Err(e) => {
+                                pinger.forget(seq);
+                                check.on_not_sent(io_reason(&e));
+                            }
+                        },
+                        None => check.on_not_sent(Reason::Local),
+                    }
+                    self.icmp_buf = pkt;
+                }
+                IcmpStep::WaitUntil(t) => {
+                    let at_us = t.saturating_duration_since(epoch).as_micros() as u64;
+                    let seq = c.check_seq;
+                    self.timers
+                        .push(Reverse((at_us, slot, seq, TimerKind::IcmpStep)));
+                    return;
+                }
+                IcmpStep::Done => {
+                    let (reason, loss, _) = check.verdict();
+                    self.finish(slot, reason, u16::from(loss));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Echo replies on a shared ICMP socket: match each to its check.
+    fn on_icmp_readable(&mut self, v6: bool) {
+        let mut buf = [0u8; 2048];
+        loop {
+            let IcmpSocket::Open(b) = &mut self.icmp[usize::from(v6)] else {
+                return;
+            };
+            let (sock, pinger) = &mut **b;
+            let (n, from) = match super::icmp::recv_packet(sock, &mut buf) {
+                Ok(v) => v,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return, // WouldBlock (drained) or an error: wait for the next event
+            };
+            let Some(reply) = pinger.on_packet(&buf[..n], from, Instant::now()) else {
+                continue;
+            };
+            let slot = (reply.token & 0xffff_ffff) as u32;
+            let seq = (reply.token >> 32) as u32;
+            let Some(c) = self.conns.get_mut(slot as usize) else {
+                continue;
+            };
+            if !c.active || c.check_seq != seq || c.kind != ProbeKind::ICMP {
+                continue;
+            }
+            if let Some(check) = c.icmp.as_mut() {
+                check.on_reply(reply.seq, reply.rtt);
+            }
+            self.icmp_step(slot);
+        }
+    }
+
     /// An HTTP response was judged: follow a redirect if the monitor allows it, else end the
     /// attempt with the verdict.
     fn verdict(&mut self, slot: u32, reason: Reason, status: u16) {
@@ -1030,7 +1200,21 @@ impl Worker {
         if !c.active {
             return;
         }
-        let latency_us = now.saturating_sub(c.started_us);
+        let mut latency_us = now.saturating_sub(c.started_us);
+        if c.kind == ProbeKind::ICMP
+            && let Some(check) = c.icmp.as_ref()
+        {
+            if let Some(rtt) = check.verdict().2 {
+                latency_us = u64::from(rtt);
+            }
+            for &seq in check.outstanding() {
+                for sock in &mut self.icmp {
+                    if let IcmpSocket::Open(b) = sock {
+                        b.1.forget(seq);
+                    }
+                }
+            }
+        }
         if reason == Reason::Ok
             && (c.req.monitor as usize) < catalog.len()
             && let ProbeSpec::Http(h) = catalog.spec(MonitorId(c.req.monitor))
@@ -1093,10 +1277,18 @@ impl Worker {
                 continue; // That check already ended.
             }
             match kind {
+                TimerKind::Deadline if c.kind == ProbeKind::ICMP => {
+                    let (reason, loss, _) = c
+                        .icmp
+                        .as_ref()
+                        .map_or((Reason::IcmpLoss, 100, None), |k| k.verdict());
+                    self.finish(slot, reason, u16::from(loss));
+                }
                 TimerKind::Deadline => {
                     let status = c.exchange_status();
                     self.finish(slot, Reason::Timeout, status);
                 }
+                TimerKind::IcmpStep => self.icmp_step(slot),
                 TimerKind::Retry => {
                     if c.phase == Phase::RetryWait {
                         self.begin_attempt(slot);

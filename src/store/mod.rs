@@ -40,6 +40,8 @@ impl ProbeKind {
     pub const TCP: ProbeKind = ProbeKind(1);
     pub const HTTPS: ProbeKind = ProbeKind(2);
     pub const TLS: ProbeKind = ProbeKind(3);
+    pub const ICMP: ProbeKind = ProbeKind(4);
+    pub const DNS: ProbeKind = ProbeKind(5);
 
     /// Runs TLS over its TCP connection.
     pub fn is_tls(self) -> bool {
@@ -57,6 +59,8 @@ impl ProbeKind {
             ProbeKind::TCP => "tcp",
             ProbeKind::HTTPS => "https",
             ProbeKind::TLS => "tls",
+            ProbeKind::ICMP => "icmp",
+            ProbeKind::DNS => "dns",
             _ => "unknown",
         }
     }
@@ -127,6 +131,12 @@ pub enum ProbeSpec {
     },
     /// Handshake-only TLS check.
     Tls(TlsOpts),
+    /// ICMP echo.
+    Icmp {
+        count: u32,
+        retries: u32,
+        ignore_privilege: bool,
+    },
 }
 
 impl ProbeSpec {
@@ -135,6 +145,8 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.retries,
             ProbeSpec::Tcp { retries } => *retries,
             ProbeSpec::Tls(_) => 0,
+            // ICMP retries are attempts inside the check's own schedule (IcmpCheck).
+            ProbeSpec::Icmp { .. } => 0,
         }
     }
 
@@ -143,7 +155,7 @@ impl ProbeSpec {
         match self {
             ProbeSpec::Http(h) => h.tls.as_ref(),
             ProbeSpec::Tls(t) => Some(t),
-            ProbeSpec::Tcp { .. } => None,
+            ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } => None,
         }
     }
 }
@@ -478,6 +490,15 @@ impl StoreBuilder {
                 let probe = ProbeSpec::Tcp { retries: t.retries };
                 let tid = self.intern_target(&t.host, t.port, false);
                 (ProbeKind::TCP, tid, SpecRef::New(probe, None), None)
+            }
+            PulseKind::Icmp(i) => {
+                let probe = ProbeSpec::Icmp {
+                    count: i.count.max(1),
+                    retries: i.retries,
+                    ignore_privilege: i.ignore_privilege,
+                };
+                let tid = self.intern_target(&i.host, 0, false);
+                (ProbeKind::ICMP, tid, SpecRef::New(probe, None), None)
             }
             PulseKind::Tls(t) => {
                 let probe = ProbeSpec::Tls(TlsOpts {
