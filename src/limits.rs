@@ -39,6 +39,8 @@ pub const KEEPALIVE_DRAIN_BYTES_MAX: usize = 1024 * 1024;
 pub const KEEPALIVE_IDLE_PER_TARGET_MAX: usize = 64;
 /// An idle keep-alive connection older than this is closed instead of reused.
 pub const KEEPALIVE_IDLE_MS_MAX: u64 = 30_000;
+/// Bytes a DNS reply over UDP may have (the largest datagram).
+pub const DNS_UDP_REPLY_BYTES_MAX: usize = 65_535;
 /// How often target names are resolved again (the system resolver gives no TTL).
 pub const DNS_REFRESH_MS: u64 = 60_000;
 /// Names cached for lookups on demand (redirects); the cache is cleared when full.

@@ -602,7 +602,6 @@ fn unsupported_features_are_refused_at_their_field() {
             84,
             "intervention action webhook",
         ),
-        want("monitors[4].pulse_check.type", 92, "pulse type dns"),
     ];
     assert_eq!(got, expect, "\n{err}");
     // http(s) + tcp + tls + exec + log is what this build runs.

@@ -126,7 +126,7 @@ pub enum DnsRecordType {
     Soa,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DnsPulse {
     /// `ip:port`; `None` means the system resolver.
     pub server: Option<String>,

@@ -6,7 +6,7 @@
 //! when the engine learns a feature, delete its entry, nothing else. The loader applies the list
 //! unless [`super::LoadOptions::allow_unsupported`] is set (tests of the parser itself).
 
-use crate::config::model::{Colour, InterventionAction, MonitorSpec, NotifierSpec, PulseKind};
+use crate::config::model::{Colour, InterventionAction, MonitorSpec, NotifierSpec};
 
 /// One refused feature of one monitor: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +34,6 @@ fn at(path: &[&'static str], what: impl Into<String>) -> Unsupported {
 
 /// Features not run by this build. Delete an entry when the engine runs the feature.
 pub const NOT_YET_SUPPORTED: &[Check] = &[
-    // Pulse types the probe loops do not run yet.
-    |s, out| {
-        if matches!(s.pulse.kind, PulseKind::Dns(_)) {
-            out.push(at(
-                &["pulse_check", "type"],
-                format!("pulse type {}", s.pulse.kind.type_name()),
-            ));
-        }
-    },
     // Intervention actions other than exec.
     |s, out| {
         if let Some(i) = &s.intervention

@@ -183,86 +183,97 @@ impl Exchange {
     ///
     /// Returns `Ok(None)` when more is needed; on a complete head, the number of head bytes is
     /// remembered and body bytes already in `head` are consumed.
-    pub fn feed_head(&mut self, head: &[u8], probe: &HttpProbe) -> Option<Verdict> {
+    pub fn feed_head(&mut self, mut head: &[u8], probe: &HttpProbe) -> Option<Verdict> {
         debug_assert!(!self.head_done);
-        let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_COUNT_MAX];
-        let mut resp = httparse::Response::new(&mut headers);
-        let limit = head.len().min(RESPONSE_HEADER_BYTES_MAX);
-        match resp.parse(&head[..limit]) {
-            Ok(httparse::Status::Partial) => {
-                if head.len() >= RESPONSE_HEADER_BYTES_MAX {
-                    Some((Reason::Protocol, 0))
-                } else {
-                    None
-                }
-            }
-            Err(_) => Some((Reason::Protocol, 0)),
-            Ok(httparse::Status::Complete(n)) => {
-                let status = resp.code.unwrap_or(0);
-                self.status = status;
-                if (100..200).contains(&status) {
-                    // An interim response (100 Continue, 103 Early Hints): skip it and read on.
-                    if status == 101 {
-                        return Some((Reason::Protocol, status));
+        // A loop, not recursion, over interim (1xx) heads: a target sending thousands of them
+        // must not grow the stack.
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_COUNT_MAX];
+            let mut resp = httparse::Response::new(&mut headers);
+            let limit = head.len().min(RESPONSE_HEADER_BYTES_MAX);
+            return match resp.parse(&head[..limit]) {
+                Ok(httparse::Status::Partial) => {
+                    if head.len() >= RESPONSE_HEADER_BYTES_MAX {
+                        Some((Reason::Protocol, 0))
+                    } else {
+                        None
                     }
-                    // The caller re-feeds from `head_offset()`, after this interim head.
-                    self.head_bytes += n;
-                    return self.feed_head(&head[n..], probe);
                 }
-                let status_ok = probe.status_ok(status);
-                if (300..400).contains(&status) {
+                Err(_) => Some((Reason::Protocol, 0)),
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = resp.code.unwrap_or(0);
+                    self.status = status;
+                    if (100..200).contains(&status) {
+                        // An interim response (100 Continue, 103 Early Hints): skip it and read on.
+                        if status == 101 {
+                            return Some((Reason::Protocol, status));
+                        }
+                        // The caller re-feeds from `head_offset()`, after this interim head.
+                        self.head_bytes += n;
+                        if self.head_bytes >= RESPONSE_HEADER_BYTES_MAX {
+                            return Some((Reason::Protocol, status));
+                        }
+                        head = &head[n..];
+                        continue;
+                    }
+                    let status_ok = probe.status_ok(status);
+                    if (300..400).contains(&status) {
+                        for h in resp.headers.iter() {
+                            if h.name.eq_ignore_ascii_case("location")
+                                && h.value.len() <= URL_BYTES_MAX
+                            {
+                                self.location =
+                                    std::str::from_utf8(h.value).ok().map(str::to_string);
+                            }
+                        }
+                    }
+                    if !self.drain {
+                        if !status_ok {
+                            return Some((Reason::Status, status));
+                        }
+                        if probe.body_contains.is_none() {
+                            return Some((Reason::Ok, status));
+                        }
+                    } else if !status_ok {
+                        // Keep-alive: the verdict is known, the body is still read to its end.
+                        self.pending = Some((Reason::Status, status));
+                    }
+                    let mut framing = Framing::UntilEof;
                     for h in resp.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("location") && h.value.len() <= URL_BYTES_MAX
+                        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            if h.value.eq_ignore_ascii_case(b"chunked")
+                                || h.value.ends_with(b"chunked")
+                            {
+                                framing = Framing::Chunked;
+                            }
+                        } else if h.name.eq_ignore_ascii_case("connection")
+                            && h.value.eq_ignore_ascii_case(b"close")
                         {
-                            self.location = std::str::from_utf8(h.value).ok().map(str::to_string);
+                            self.reusable = false;
+                        } else if h.name.eq_ignore_ascii_case("content-length")
+                            && framing != Framing::Chunked
+                        {
+                            match std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|s| s.trim().parse::<u64>().ok())
+                            {
+                                Some(len) => framing = Framing::Length(len),
+                                None => return Some((Reason::Protocol, status)),
+                            }
                         }
                     }
-                }
-                if !self.drain {
-                    if !status_ok {
-                        return Some((Reason::Status, status));
+                    if status == 204 || status == 304 || probe.method.as_ref() == "HEAD" {
+                        framing = Framing::Length(0);
                     }
-                    if probe.body_contains.is_none() {
-                        return Some((Reason::Ok, status));
+                    self.framing = framing;
+                    self.head_done = true;
+                    self.head_bytes += n;
+                    if framing == Framing::Length(0) {
+                        return Some(self.complete(probe));
                     }
-                } else if !status_ok {
-                    // Keep-alive: the verdict is known, the body is still read to its end.
-                    self.pending = Some((Reason::Status, status));
+                    self.feed_body(&head[n..], probe)
                 }
-                let mut framing = Framing::UntilEof;
-                for h in resp.headers.iter() {
-                    if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                        if h.value.eq_ignore_ascii_case(b"chunked") || h.value.ends_with(b"chunked")
-                        {
-                            framing = Framing::Chunked;
-                        }
-                    } else if h.name.eq_ignore_ascii_case("connection")
-                        && h.value.eq_ignore_ascii_case(b"close")
-                    {
-                        self.reusable = false;
-                    } else if h.name.eq_ignore_ascii_case("content-length")
-                        && framing != Framing::Chunked
-                    {
-                        match std::str::from_utf8(h.value)
-                            .ok()
-                            .and_then(|s| s.trim().parse::<u64>().ok())
-                        {
-                            Some(len) => framing = Framing::Length(len),
-                            None => return Some((Reason::Protocol, status)),
-                        }
-                    }
-                }
-                if status == 204 || status == 304 || probe.method.as_ref() == "HEAD" {
-                    framing = Framing::Length(0);
-                }
-                self.framing = framing;
-                self.head_done = true;
-                self.head_bytes += n;
-                if framing == Framing::Length(0) {
-                    return Some(self.complete(probe));
-                }
-                self.feed_body(&head[n..], probe)
-            }
+            };
         }
     }
 

@@ -30,6 +30,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::dns::{DnsCheck, DnsStep};
 use super::http::{Exchange, render_request_as};
 use super::icmp::{IcmpCheck, OpenError, Pinger, Step as IcmpStep};
 use super::reason::Reason;
@@ -38,7 +39,7 @@ use super::ring::{Consumer, Producer, ring};
 use super::tls::{self, TlsConfigs};
 use super::{Completion, Request};
 use crate::limits::{
-    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, KEEPALIVE_IDLE_MS_MAX,
+    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, DNS_UDP_REPLY_BYTES_MAX, KEEPALIVE_IDLE_MS_MAX,
     KEEPALIVE_IDLE_PER_TARGET_MAX, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
     RESPONSE_HEADER_BYTES_MAX,
 };
@@ -182,6 +183,8 @@ enum Phase {
     Reading,
     /// TLS handshake, then (https) the request and response through the session.
     Tls,
+    /// A DNS query sent over UDP, waiting for the reply.
+    DnsUdp,
     RetryWait,
 }
 
@@ -221,6 +224,9 @@ struct Conn {
     /// An ICMP check's state (kept for reuse by the slot's next ICMP check).
     icmp: Option<IcmpCheck>,
     icmp_dest: Option<std::net::IpAddr>,
+    /// A DNS check's query/judge, and its UDP socket.
+    dns: Option<DnsCheck>,
+    udp: Option<mio::net::UdpSocket>,
 }
 
 /// A followed redirect: the new destination of the check.
@@ -290,6 +296,8 @@ impl Conn {
             resolving: false,
             icmp: None,
             icmp_dest: None,
+            dns: None,
+            udp: None,
         }
     }
 }
@@ -330,6 +338,8 @@ struct Worker {
     /// Shared ICMP sockets, opened on first use: [IPv4, IPv6].
     icmp: [IcmpSocket; 2],
     icmp_buf: Vec<u8>,
+    /// Receive buffer for DNS replies over UDP (a server may ignore the size we advertise).
+    dns_buf: Vec<u8>,
     index: usize,
 }
 
@@ -401,6 +411,7 @@ impl Worker {
             resolve_wait: Vec::new(),
             icmp: Default::default(),
             icmp_buf: Vec::with_capacity(128),
+            dns_buf: Vec::new(),
             index: 0,
         }
     }
@@ -563,6 +574,10 @@ impl Worker {
             self.begin_icmp(slot, addr.ip());
             return;
         }
+        if c.kind == ProbeKind::DNS && !c.force_fresh {
+            self.begin_dns_udp(slot, addr);
+            return;
+        }
         let keepalive =
             c.redirect.is_none() && matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
         c.rbuf.clear();
@@ -649,7 +664,7 @@ impl Worker {
         let Some(c) = self.conns.get(slot as usize) else {
             return;
         };
-        if c.sock_seq != seq || c.stream.is_none() {
+        if c.sock_seq != seq || (c.stream.is_none() && c.udp.is_none()) {
             return; // An event for a socket that is already gone.
         }
         match c.phase {
@@ -657,6 +672,7 @@ impl Worker {
             Phase::Writing => self.write_request(slot),
             Phase::Reading => self.read_response(slot),
             Phase::Tls => self.drive_tls(slot),
+            Phase::DnsUdp => self.read_dns_udp(slot),
             Phase::Idle | Phase::RetryWait => {}
         }
     }
@@ -689,13 +705,23 @@ impl Worker {
             self.finish(slot, Reason::Ok, 0);
             return;
         }
+        if c.kind == ProbeKind::DNS
+            && let Some(check) = c.dns.as_ref()
+        {
+            c.wbuf.clear();
+            c.wpos = 0;
+            check.query_tcp(&mut c.wbuf);
+            c.phase = Phase::Writing;
+            self.write_request(slot);
+            return;
+        }
         if c.kind.is_tls() {
             let catalog = self.catalog.clone();
             let m = MonitorId(c.req.monitor);
             let insecure = match catalog.spec(m) {
                 ProbeSpec::Http(h) => h.tls.as_ref().is_some_and(|t| t.insecure),
                 ProbeSpec::Tls(t) => t.insecure,
-                ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } => false,
+                ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } | ProbeSpec::Dns(_) => false,
             };
             let server_name = match (&c.redirect, catalog.spec(m).tls()) {
                 (Some(r), _) => Some(r.host.as_str()),
@@ -843,6 +869,10 @@ impl Worker {
     }
 
     fn read_response(&mut self, slot: u32) {
+        if self.conns[slot as usize].kind == ProbeKind::DNS {
+            self.read_dns_tcp(slot);
+            return;
+        }
         let catalog = self.catalog.clone();
         let c = &mut self.conns[slot as usize];
         let m = MonitorId(c.req.monitor);
@@ -882,6 +912,125 @@ impl Worker {
                     self.fail(slot, r, status);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Starts a DNS check: the query over UDP from a fresh, connected socket.
+    fn begin_dns_udp(&mut self, slot: u32, server: SocketAddr) {
+        let catalog = self.catalog.clone();
+        let now = self.now_us();
+        let c = &mut self.conns[slot as usize];
+        let ProbeSpec::Dns(pulse) = catalog.spec(MonitorId(c.req.monitor)) else {
+            self.finish(slot, Reason::Protocol, 0);
+            return;
+        };
+        // A query id nobody can predict from outside: time, slot and sequence mixed.
+        let id = (crate::fleet::mix64(now ^ (u64::from(slot) << 40) ^ u64::from(c.check_seq))
+            & 0xffff) as u16;
+        match DnsCheck::new(pulse, id) {
+            Ok(d) => c.dns = Some(d),
+            Err(_) => {
+                self.finish(slot, Reason::Protocol, 0);
+                return;
+            }
+        }
+        let bind: SocketAddr = if server.is_ipv6() {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        } else {
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        };
+        let sock = mio::net::UdpSocket::bind(bind).and_then(|s| s.connect(server).map(|()| s));
+        let mut sock = match sock {
+            Ok(s) => s,
+            Err(e) => {
+                let r = io_reason(&e);
+                self.fail(slot, r, 0);
+                return;
+            }
+        };
+        c.sock_seq = c.sock_seq.wrapping_add(1);
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut sock, token(slot, c.sock_seq), Interest::READABLE)
+        {
+            let r = io_reason(&e);
+            self.fail(slot, r, 0);
+            return;
+        }
+        c.wbuf.clear();
+        if let Some(d) = c.dns.as_ref() {
+            d.query_udp(&mut c.wbuf);
+        }
+        if let Err(e) = sock.send(&c.wbuf) {
+            let r = io_reason(&e);
+            self.fail(slot, r, 0);
+            return;
+        }
+        c.udp = Some(sock);
+        c.phase = Phase::DnsUdp;
+    }
+
+    fn dns_step(&mut self, slot: u32, step: DnsStep) -> bool {
+        match step {
+            DnsStep::Wait => false,
+            DnsStep::RetryOverTcp => {
+                let c = &mut self.conns[slot as usize];
+                c.udp = None;
+                c.force_fresh = true; // begin_attempt opens TCP instead of UDP
+                c.attempts = c.attempts.saturating_sub(1);
+                self.begin_attempt(slot);
+                true
+            }
+            DnsStep::Done(reason, _detail) => {
+                if reason == Reason::Ok {
+                    self.finish(slot, reason, 0);
+                } else {
+                    self.fail(slot, reason, 0);
+                }
+                true
+            }
+        }
+    }
+
+    fn read_dns_udp(&mut self, slot: u32) {
+        loop {
+            let c = &mut self.conns[slot as usize];
+            let (Some(sock), Some(check)) = (c.udp.as_ref(), c.dns.as_mut()) else {
+                return;
+            };
+            if self.dns_buf.len() < DNS_UDP_REPLY_BYTES_MAX {
+                self.dns_buf.resize(DNS_UDP_REPLY_BYTES_MAX, 0);
+            }
+            let step = match sock.recv(&mut self.dns_buf[..]) {
+                Ok(n) => check.on_udp_reply(&self.dns_buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP port unreachable comes back as ECONNREFUSED on a connected socket.
+                Err(e) => DnsStep::Done(io_reason(&e), String::new()),
+            };
+            if self.dns_step(slot, step) {
+                return;
+            }
+        }
+    }
+
+    fn read_dns_tcp(&mut self, slot: u32) {
+        loop {
+            let c = &mut self.conns[slot as usize];
+            let (Some(stream), Some(check)) = (c.stream.as_mut(), c.dns.as_mut()) else {
+                return;
+            };
+            let step = match stream.read(&mut self.scratch[..]) {
+                Ok(0) => check.on_tcp_eof(),
+                Ok(n) => check.on_tcp_bytes(&self.scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => DnsStep::Done(io_reason(&e), String::new()),
+            };
+            if self.dns_step(slot, step) {
+                return;
             }
         }
     }
@@ -1182,6 +1331,7 @@ impl Worker {
         {
             c.retries_left -= 1;
             c.stream = None;
+            c.udp = None;
             c.tls = None;
             c.phase = Phase::RetryWait;
             let check_seq = c.check_seq;
@@ -1252,6 +1402,7 @@ impl Worker {
             }
         }
         c.stream = None; // close (linger 0: no TIME_WAIT on our side)
+        c.udp = None;
         c.tls = None;
         c.cert_days = NO_CERT;
         c.reused = false;

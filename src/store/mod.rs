@@ -131,6 +131,8 @@ pub enum ProbeSpec {
     },
     /// Handshake-only TLS check.
     Tls(TlsOpts),
+    /// A DNS query and what the answer must be.
+    Dns(Box<crate::config::model::DnsPulse>),
     /// ICMP echo.
     Icmp {
         count: u32,
@@ -147,6 +149,7 @@ impl ProbeSpec {
             ProbeSpec::Tls(_) => 0,
             // ICMP retries are attempts inside the check's own schedule (IcmpCheck).
             ProbeSpec::Icmp { .. } => 0,
+            ProbeSpec::Dns(_) => 0,
         }
     }
 
@@ -155,7 +158,7 @@ impl ProbeSpec {
         match self {
             ProbeSpec::Http(h) => h.tls.as_ref(),
             ProbeSpec::Tls(t) => Some(t),
-            ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } => None,
+            ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } | ProbeSpec::Dns(_) => None,
         }
     }
 }
@@ -491,6 +494,20 @@ impl StoreBuilder {
                 let tid = self.intern_target(&t.host, t.port, false);
                 (ProbeKind::TCP, tid, SpecRef::New(probe, None), None)
             }
+            PulseKind::Dns(d) => {
+                // The server is the target: `server`, else the system resolver.
+                let Some(server) = crate::probe::dns::server_addr(d) else {
+                    self.error(
+                        &spec,
+                        "pulse_check.config.server",
+                        "no server given and no nameserver in /etc/resolv.conf".into(),
+                    );
+                    return;
+                };
+                let probe = ProbeSpec::Dns(Box::new(d.clone()));
+                let tid = self.intern_target(&server.ip().to_string(), server.port(), false);
+                (ProbeKind::DNS, tid, SpecRef::New(probe, None), None)
+            }
             PulseKind::Icmp(i) => {
                 let probe = ProbeSpec::Icmp {
                     count: i.count.max(1),
@@ -508,17 +525,6 @@ impl StoreBuilder {
                 });
                 let tid = self.intern_target(&t.host, t.port, true);
                 (ProbeKind::TLS, tid, SpecRef::New(probe, None), None)
-            }
-            other => {
-                self.error(
-                    &spec,
-                    "pulse_check.type",
-                    format!(
-                        "{} checks are not yet supported by this build of cpra",
-                        other.type_name()
-                    ),
-                );
-                return;
             }
         };
         let interval_ms = spec.pulse.interval.as_millis() as u64;
