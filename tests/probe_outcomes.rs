@@ -362,3 +362,27 @@ fn redirects_are_followed_up_to_the_limit() {
         "{reqs:?}"
     );
 }
+
+/// `max_response_time`: an answer later than it fails `slow`; `expected_status` ranges decide
+/// which statuses pass.
+#[test]
+fn slow_answers_and_status_ranges() {
+    let slow = Target::start(Behaviour::Slow(Duration::from_millis(120)));
+    let teapot = Target::start(Behaviour::Status(418));
+    let mut s = http_spec(0, "too-slow", slow.addr, 400, 300);
+    if let PulseKind::Http(h) = &mut s.pulse.kind {
+        h.max_response_time = Some(Duration::from_millis(50));
+    }
+    let mut t = http_spec(1, "teapot-ok", teapot.addr, 400, 300);
+    if let PulseKind::Http(h) = &mut t.pulse.kind {
+        h.expected_status = vec![
+            cpra::config::model::StatusRange { lo: 200, hi: 299 },
+            cpra::config::model::StatusRange { lo: 400, hi: 418 },
+        ];
+    }
+    let e = run_for(vec![s, t], Duration::from_millis(1300));
+    let a = e.status_of("too-slow").unwrap();
+    assert_eq!(a.last_reason, Reason::Slow, "{a:?}");
+    let b = e.status_of("teapot-ok").unwrap();
+    assert_eq!((b.last_reason, b.last_status), (Reason::Ok, 418), "{b:?}");
+}
