@@ -35,6 +35,9 @@ pub const RESPONSE_BODY_BYTES_MAX: usize = 256 * 1024;
 /// Body bytes a keep-alive check reads past its verdict to reuse the connection; a longer
 /// body closes the connection instead.
 pub const KEEPALIVE_DRAIN_BYTES_MAX: usize = 1024 * 1024;
+/// Keep-alive connections one worker opens to one target (in use or idle); further checks
+/// wait for one to come back, as HTTP clients do, instead of piling up handshakes.
+pub const KEEPALIVE_CONNS_PER_TARGET_MAX: u32 = 64;
 /// Idle keep-alive connections kept per target by one worker.
 pub const KEEPALIVE_IDLE_PER_TARGET_MAX: usize = 64;
 /// An idle keep-alive connection older than this is closed instead of reused.

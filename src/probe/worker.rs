@@ -39,9 +39,9 @@ use super::ring::{Consumer, Producer, ring};
 use super::tls::{self, TlsConfigs};
 use super::{Completion, Request};
 use crate::limits::{
-    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, DNS_UDP_REPLY_BYTES_MAX, KEEPALIVE_IDLE_MS_MAX,
-    KEEPALIVE_IDLE_PER_TARGET_MAX, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
-    RESPONSE_HEADER_BYTES_MAX,
+    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, DNS_UDP_REPLY_BYTES_MAX,
+    KEEPALIVE_CONNS_PER_TARGET_MAX, KEEPALIVE_IDLE_MS_MAX, KEEPALIVE_IDLE_PER_TARGET_MAX,
+    READ_CHUNK_BYTES, REQUEST_RING_CAPACITY, RESPONSE_HEADER_BYTES_MAX,
 };
 use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
 
@@ -185,6 +185,9 @@ enum Phase {
     Tls,
     /// A DNS query sent over UDP, waiting for the reply.
     DnsUdp,
+    /// Keep-alive: every connection to the target is busy and no more may be opened; waiting
+    /// for one to come back.
+    PoolWait,
     RetryWait,
 }
 
@@ -217,6 +220,8 @@ struct Conn {
     reused: bool,
     /// The next attempt must open a fresh connection.
     force_fresh: bool,
+    /// The slot's connection counts against its target's keep-alive connection limit.
+    pooled: bool,
     /// Where a followed redirect leads (the rest of the check goes there).
     redirect: Option<Box<Redirect>>,
     /// Waiting for the resolver (a redirect to a name that is not a known target).
@@ -292,6 +297,7 @@ impl Conn {
             cert_days: NO_CERT,
             reused: false,
             force_fresh: false,
+            pooled: false,
             redirect: None,
             resolving: false,
             icmp: None,
@@ -328,6 +334,10 @@ struct Worker {
     tls: Option<TlsConfigs>,
     /// Keep-alive connections by target id.
     idle: rustc_hash::FxHashMap<u32, Vec<Idle>>,
+    /// Keep-alive connections open per target (in use or idle).
+    pool_open: rustc_hash::FxHashMap<u32, u32>,
+    /// Checks waiting for a keep-alive connection, per target: (slot, check sequence).
+    pool_wait: rustc_hash::FxHashMap<u32, std::collections::VecDeque<(u32, u32)>>,
     /// This worker's copy of every target's address, kept current by the resolver.
     addrs: Vec<Option<SocketAddr>>,
     addr_updates: Option<std::sync::mpsc::Receiver<AddrUpdate>>,
@@ -404,6 +414,8 @@ impl Worker {
             stats: WorkerStats::default(),
             tls: None,
             idle: Default::default(),
+            pool_open: Default::default(),
+            pool_wait: Default::default(),
             addrs: Vec::new(),
             addr_updates: None,
             resolver: None,
@@ -599,7 +611,11 @@ impl Worker {
         if keepalive && !c.force_fresh {
             while let Some(mut idle) = self.idle.get_mut(&target_id).and_then(|v| v.pop()) {
                 if now.saturating_sub(idle.since_us) > KEEPALIVE_IDLE_MS_MAX * 1000 {
-                    continue; // dropped: closed
+                    // Too old to trust: closed.
+                    if let Some(n) = self.pool_open.get_mut(&target_id) {
+                        *n = n.saturating_sub(1);
+                    }
+                    continue;
                 }
                 c.sock_seq = c.sock_seq.wrapping_add(1);
                 let tok = token(slot, c.sock_seq);
@@ -617,6 +633,7 @@ impl Worker {
                 }
                 self.stats.reused += 1;
                 c.reused = true;
+                c.pooled = true;
                 c.stream = Some(idle.stream);
                 if let Some(session) = idle.tls {
                     // The handshake is done; `drive_tls` sends the request.
@@ -632,6 +649,22 @@ impl Worker {
             }
         }
         c.force_fresh = false;
+        if keepalive {
+            let open = self.pool_open.entry(target_id).or_insert(0);
+            if *open >= KEEPALIVE_CONNS_PER_TARGET_MAX {
+                // Every allowed connection is busy: wait for one (the deadline still runs).
+                c.phase = Phase::PoolWait;
+                c.attempts = c.attempts.saturating_sub(1);
+                let seq = c.check_seq;
+                self.pool_wait
+                    .entry(target_id)
+                    .or_default()
+                    .push_back((slot, seq));
+                return;
+            }
+            *open += 1;
+            c.pooled = true;
+        }
         match connect(addr) {
             Ok(mut stream) => {
                 c.sock_seq = c.sock_seq.wrapping_add(1);
@@ -673,7 +706,7 @@ impl Worker {
             Phase::Reading => self.read_response(slot),
             Phase::Tls => self.drive_tls(slot),
             Phase::DnsUdp => self.read_dns_udp(slot),
-            Phase::Idle | Phase::RetryWait => {}
+            Phase::Idle | Phase::RetryWait | Phase::PoolWait => {}
         }
     }
 
@@ -1276,6 +1309,7 @@ impl Worker {
         c.tls = None;
         c.reused = false;
         c.attempts = c.attempts.saturating_sub(1);
+        self.release_pooled(slot);
         self.begin_attempt(slot);
         true
     }
@@ -1308,6 +1342,37 @@ impl Worker {
         }
     }
 
+    /// The slot's keep-alive connection is being closed: it no longer counts against its
+    /// target's limit, and a waiting check may open one.
+    fn release_pooled(&mut self, slot: u32) {
+        let c = &mut self.conns[slot as usize];
+        if !c.pooled {
+            return;
+        }
+        c.pooled = false;
+        let target_id = self.catalog.target_of[c.req.monitor as usize];
+        if let Some(n) = self.pool_open.get_mut(&target_id) {
+            *n = n.saturating_sub(1);
+        }
+        self.wake_pool_waiter(target_id);
+    }
+
+    /// Starts the first still-waiting check for `target_id` (it takes an idle connection or
+    /// opens one).
+    fn wake_pool_waiter(&mut self, target_id: u32) {
+        while let Some((slot, seq)) = self
+            .pool_wait
+            .get_mut(&target_id)
+            .and_then(|q| q.pop_front())
+        {
+            let c = &self.conns[slot as usize];
+            if c.active && c.check_seq == seq && c.phase == Phase::PoolWait {
+                self.begin_attempt(slot);
+                return;
+            }
+        }
+    }
+
     /// An attempt failed: retry after the pause if retries and time remain, else finish.
     fn fail(&mut self, slot: u32, reason: Reason, status: u16) {
         let now = self.now_us();
@@ -1320,6 +1385,7 @@ impl Worker {
             c.stream = None;
             c.tls = None;
             c.attempts = c.attempts.saturating_sub(1);
+            self.release_pooled(slot);
             self.begin_attempt(slot);
             return;
         }
@@ -1337,6 +1403,7 @@ impl Worker {
             let check_seq = c.check_seq;
             self.timers
                 .push(Reverse((now + pause_us, slot, check_seq, TimerKind::Retry)));
+            self.release_pooled(slot);
             return;
         }
         self.finish(slot, reason, status);
@@ -1386,12 +1453,13 @@ impl Worker {
             attempts: c.attempts,
             cert_days: c.cert_days,
         });
-        let keep = c.exchange.reusable() && c.stream.is_some();
-        if keep
+        let target_id = catalog.target_of[c.req.monitor as usize];
+        let mut kept = false;
+        if c.pooled
+            && c.exchange.reusable()
             && let Some(mut stream) = c.stream.take()
             && self.poll.registry().deregister(&mut stream).is_ok()
         {
-            let target_id = catalog.target_of[c.req.monitor as usize];
             let pool = self.idle.entry(target_id).or_default();
             if pool.len() < KEEPALIVE_IDLE_PER_TARGET_MAX {
                 pool.push(Idle {
@@ -1399,8 +1467,11 @@ impl Worker {
                     tls: c.tls.take(),
                     since_us: now,
                 });
+                kept = true;
             }
         }
+        let was_pooled = c.pooled;
+        c.pooled = false;
         c.stream = None; // close (linger 0: no TIME_WAIT on our side)
         c.udp = None;
         c.tls = None;
@@ -1414,6 +1485,13 @@ impl Worker {
         self.free.push(slot);
         self.in_flight -= 1;
         self.stats.finished += 1;
+        if was_pooled {
+            if !kept && let Some(n) = self.pool_open.get_mut(&target_id) {
+                *n = n.saturating_sub(1);
+            }
+            // A connection came back (or a place for one): the next waiting check goes.
+            self.wake_pool_waiter(target_id);
+        }
     }
 
     fn fire_timers(&mut self) {
