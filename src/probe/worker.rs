@@ -43,7 +43,7 @@ use crate::limits::{
     KEEPALIVE_CONNS_PER_TARGET_MAX, KEEPALIVE_IDLE_MS_MAX, KEEPALIVE_IDLE_PER_TARGET_MAX,
     READ_CHUNK_BYTES, REQUEST_RING_CAPACITY, RESPONSE_HEADER_BYTES_MAX,
 };
-use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
+use crate::store::{Catalog, HttpProbe, MonitorId, ProbeKind, ProbeSpec};
 
 const WAKER: Token = Token(usize::MAX);
 /// The worker's shared ICMP sockets (IPv4, IPv6).
@@ -846,15 +846,8 @@ impl Worker {
                     return;
                 }
                 Ok(n) => {
-                    let data = &self.scratch[..n];
-                    let verdict = if !c.exchange.head_done() {
-                        let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(c.rbuf.len());
-                        c.rbuf.extend_from_slice(&data[..n.min(room)]);
-                        let off = c.exchange.head_offset().min(c.rbuf.len());
-                        c.exchange.feed_head(&c.rbuf[off..], probe)
-                    } else {
-                        c.exchange.feed_body(data, probe)
-                    };
+                    let verdict =
+                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
                     if let Some((r, s)) = verdict {
                         self.verdict(slot, r, s);
                         return;
@@ -924,15 +917,8 @@ impl Worker {
                     return;
                 }
                 Ok(n) => {
-                    let data = &self.scratch[..n];
-                    let verdict = if !c.exchange.head_done() {
-                        let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(c.rbuf.len());
-                        c.rbuf.extend_from_slice(&data[..n.min(room)]);
-                        let off = c.exchange.head_offset().min(c.rbuf.len());
-                        c.exchange.feed_head(&c.rbuf[off..], probe)
-                    } else {
-                        c.exchange.feed_body(data, probe)
-                    };
+                    let verdict =
+                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
                     if let Some((r, s)) = verdict {
                         self.verdict(slot, r, s);
                         return;
@@ -1533,6 +1519,24 @@ impl Conn {
     fn exchange_status(&self) -> u16 {
         self.exchange.status()
     }
+}
+
+/// Feeds response bytes (plaintext) to the judge: into the head buffer until the head is
+/// complete (bounded), straight to the body after that. (Fields of a `Conn`, passed apart so
+/// the TLS path can feed while its session is borrowed.)
+fn feed_response(
+    rbuf: &mut Vec<u8>,
+    exchange: &mut Exchange,
+    data: &[u8],
+    probe: &HttpProbe,
+) -> Option<super::http::Verdict> {
+    if exchange.head_done() {
+        return exchange.feed_body(data, probe);
+    }
+    let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(rbuf.len());
+    rbuf.extend_from_slice(&data[..data.len().min(room)]);
+    let off = exchange.head_offset().min(rbuf.len());
+    exchange.feed_head(&rbuf[off..], probe)
 }
 
 /// Opens a non-blocking socket, sets linger 0 and starts connecting.
