@@ -504,6 +504,12 @@ impl StoreBuilder {
                     );
                     return;
                 };
+                // What the check could never send or match is a load error, not a failure at
+                // every check.
+                if let Err(e) = crate::probe::dns::DnsCheck::new(d, 0) {
+                    self.error(&spec, "pulse_check.config", e);
+                    return;
+                }
                 let probe = ProbeSpec::Dns(Box::new(d.clone()));
                 let tid = self.intern_target(&server.ip().to_string(), server.port(), false);
                 (ProbeKind::DNS, tid, SpecRef::New(probe, None), None)
