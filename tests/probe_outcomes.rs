@@ -277,15 +277,15 @@ fn keepalive_reuses_one_connection() {
     let ka = Target::start(Behaviour::KeepAlive);
     let closing = Target::start(Behaviour::Healthy); // answers once, then closes
     let dropping = Target::start(Behaviour::KeepAliveThenDrop);
-    let mut a = http_spec(0, "ka", ka.addr, 100, 80);
-    let mut b = http_spec(1, "ka-closing", closing.addr, 100, 80);
-    let mut d = http_spec(2, "ka-dropped", dropping.addr, 100, 80);
+    let mut a = http_spec(0, "ka", ka.addr, 150, 140);
+    let mut b = http_spec(1, "ka-closing", closing.addr, 150, 140);
+    let mut d = http_spec(2, "ka-dropped", dropping.addr, 150, 140);
     for s in [&mut a, &mut b, &mut d] {
         if let PulseKind::Http(h) = &mut s.pulse.kind {
             h.keepalive = true;
         }
     }
-    let e = run_for(vec![a, b, d], Duration::from_millis(1500));
+    let e = run_for(vec![a, b, d], Duration::from_millis(2000));
     let s = e.status_of("ka").unwrap();
     assert_eq!(s.last_reason, Reason::Ok);
     assert!(s.checks >= 12, "{s:?}");
@@ -304,7 +304,7 @@ fn keepalive_reuses_one_connection() {
     // fails, is retried at once on a fresh connection, and the check still passes.
     let d = e.status_of("ka-dropped").unwrap();
     assert_eq!((d.last_reason, d.state), (Reason::Ok, State::Up), "{d:?}");
-    assert!(d.checks >= 12);
+    assert!(d.checks >= 10);
     assert_eq!(
         e.stats().by_reason[Reason::Ok as usize] as u32,
         s.checks + c.checks + d.checks
