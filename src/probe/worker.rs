@@ -262,7 +262,10 @@ impl Redirect {
     }
 }
 
-/// A kept-alive connection waiting for the next check of its target (deregistered).
+/// A kept-alive connection waiting for the next check of its target. It stays registered with
+/// epoll under its last token: events for it then carry a socket sequence its old slot no
+/// longer has (every socket a slot takes bumps the slot's sequence) and are ignored, and
+/// reusing it costs one `reregister` instead of a deregister and a register.
 struct Idle {
     stream: TcpStream,
     tls: Option<rustls::ClientConnection>,
@@ -622,7 +625,7 @@ impl Worker {
                 if self
                     .poll
                     .registry()
-                    .register(
+                    .reregister(
                         &mut idle.stream,
                         tok,
                         Interest::READABLE | Interest::WRITABLE,
@@ -1443,8 +1446,7 @@ impl Worker {
         let mut kept = false;
         if c.pooled
             && c.exchange.reusable()
-            && let Some(mut stream) = c.stream.take()
-            && self.poll.registry().deregister(&mut stream).is_ok()
+            && let Some(stream) = c.stream.take()
         {
             let pool = self.idle.entry(target_id).or_default();
             if pool.len() < KEEPALIVE_IDLE_PER_TARGET_MAX {
