@@ -6,7 +6,8 @@
 //! Targets follow the shared fleet model (`cpra::fleet`, the same flags as mockfleet):
 //! monitor i is target id i, at `fleet.address_of(i)` (spread over `--hosts` loopback
 //! addresses × `--ports` ports; refused ids point at a port nobody serves) and path `/t/{i}`.
-//! `--tcp-share` of monitors are TCP connect checks instead of HTTP. Codes go to the log
+//! `--tcp-share` of monitors are TCP connect checks and `--icmp-share` ICMP echo checks to the
+//! target's loopback address, instead of HTTP. Codes go to the log
 //! notifier (`--log`), and `--exec-share` of monitors get an exec intervention running
 //! `--exec-cmd` with `{id}` replaced by the monitor's id.
 
@@ -14,7 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
-use cpra::fleet::{Fleet, SALT_EXEC, SALT_TCP, parse_mix, share_pick};
+use cpra::fleet::{CheckType, Fleet, SALT_EXEC, check_type, parse_mix, share_pick};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +55,9 @@ struct Args {
     /// Share of TCP monitors, 0..=1.
     #[arg(long, default_value_t = 0.0)]
     tcp_share: f64,
+    /// Share of ICMP monitors (echo to the target's loopback address), 0..=1.
+    #[arg(long, default_value_t = 0.0)]
+    icmp_share: f64,
     /// Share of monitors with an exec intervention, 0..=1.
     #[arg(long, default_value_t = 0.0)]
     exec_share: f64,
@@ -114,11 +118,18 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
     }
     for i in 0..a.count {
         let (host, port) = fleet.address_of(i);
-        let tcp = share_pick(a.seed, i, SALT_TCP, a.tcp_share);
+        let ctype = check_type(a.seed, i, a.tcp_share, a.icmp_share);
+        let tcp = ctype == CheckType::Tcp;
+        let icmp = ctype == CheckType::Icmp;
         let exec = share_pick(a.seed, i, SALT_EXEC, a.exec_share);
         let name = format!("m{i}");
         if json {
-            let pulse = if tcp {
+            let pulse = if icmp {
+                format!(
+                    "{{\"type\":\"icmp\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"host\":\"{host}\",\"count\":1}}}}",
+                    a.interval, a.timeout, a.unhealthy_threshold
+                )
+            } else if tcp {
                 format!(
                     "{{\"type\":\"tcp\",\"interval\":\"{}\",\"timeout\":\"{}\",\"unhealthy_threshold\":{},\"config\":{{\"host\":\"{host}\",\"port\":{port}}}}}",
                     a.interval, a.timeout, a.unhealthy_threshold
@@ -158,14 +169,25 @@ fn write_all(a: &Args, json: bool, w: &mut impl Write) -> std::io::Result<()> {
         } else {
             writeln!(w, "  - name: {name}")?;
             writeln!(w, "    pulse_check:")?;
-            writeln!(w, "      type: {}", if tcp { "tcp" } else { "http" })?;
+            writeln!(
+                w,
+                "      type: {}",
+                match ctype {
+                    CheckType::Http => "http",
+                    CheckType::Tcp => "tcp",
+                    CheckType::Icmp => "icmp",
+                }
+            )?;
             writeln!(w, "      interval: {}", a.interval)?;
             writeln!(w, "      timeout: {}", a.timeout)?;
             writeln!(w, "      unhealthy_threshold: {}", a.unhealthy_threshold)?;
             // Block style throughout, and codes written out per monitor rather than through a
             // YAML anchor: the form the parallel loader reads fastest (see docs/config.md).
             writeln!(w, "      config:")?;
-            if tcp {
+            if icmp {
+                writeln!(w, "        host: {host}")?;
+                writeln!(w, "        count: 1")?;
+            } else if tcp {
                 writeln!(w, "        host: {host}")?;
                 writeln!(w, "        port: {port}")?;
             } else {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use cpra::config::parse_go_duration;
-use cpra::fleet::{Behaviour, Fleet, SALT_EXEC, parse_mix, share_pick};
+use cpra::fleet::{Behaviour, CheckType, Fleet, SALT_EXEC, check_type, parse_mix, share_pick};
 use serde::Serialize;
 
 #[derive(Parser, Debug, Clone)]
@@ -64,6 +64,12 @@ struct Args {
     /// Share of monitors with an exec intervention (reviving their target via the fleet).
     #[arg(long, default_value_t = 0.002)]
     exec_share: f64,
+    /// Share of TCP connect monitors (they fail only where nothing listens).
+    #[arg(long, default_value_t = 0.0)]
+    tcp_share: f64,
+    /// Share of ICMP monitors (echo to a loopback address: always answered).
+    #[arg(long, default_value_t = 0.0)]
+    icmp_share: f64,
     /// Healthy targets killed a quarter into the run (the ones without an intervention are
     /// revived by loadtest at half time).
     #[arg(long, default_value_t = 20)]
@@ -216,6 +222,7 @@ struct Report {
 /// A monitor's truth: failing periods [start, end) in unix ms.
 fn failing_periods(
     fleet: &Fleet,
+    ctype: CheckType,
     id: u64,
     overrides: &[(u64, Behaviour)],
     from: u64,
@@ -242,7 +249,7 @@ fn failing_periods(
     };
     for (i, (start, b)) in segs.iter().enumerate() {
         let end = segs.get(i + 1).map_or(to, |n| n.0).min(to);
-        if *b == Behaviour::Flapping {
+        if *b == Behaviour::Flapping && ctype == CheckType::Http {
             let mut t = *start;
             while t < end {
                 let next = fleet.flap_next_change(id, t).min(end);
@@ -251,7 +258,7 @@ fn failing_periods(
                 }
                 t = next;
             }
-        } else if fleet.failing(id, *b, *start, timeout) {
+        } else if fleet.failing_as(ctype, id, *b, *start, timeout) {
             push(*start, end);
         }
     }
@@ -348,6 +355,8 @@ fn run(a: &Args) -> Result<bool, String> {
         .args(["--timeout", &format!("{}ms", a.timeout.as_millis())])
         .args(["--unhealthy-threshold", &a.unhealthy_threshold.to_string()])
         .args(["--exec-share", &a.exec_share.to_string()])
+        .args(["--tcp-share", &a.tcp_share.to_string()])
+        .args(["--icmp-share", &a.icmp_share.to_string()])
         .args([
             "--exec-cmd",
             &format!("{} demo-revive {ctl} /revive/{{id}}", cpra_bin.display()),
@@ -543,7 +552,8 @@ fn run(a: &Args) -> Result<bool, String> {
     let no_codes = Vec::new();
     for id in 0..a.monitors {
         let ov = overrides.get(&id).unwrap_or(&no_overrides);
-        let periods = failing_periods(&fleet, id, ov, run_start, run_end, a.timeout);
+        let ctype = check_type(a.seed, id, a.tcp_share, a.icmp_share);
+        let periods = failing_periods(&fleet, ctype, id, ov, run_start, run_end, a.timeout);
         let mine = codes.get(&id).unwrap_or(&no_codes);
         let has_exec = share_pick(a.seed, id, SALT_EXEC, a.exec_share);
         let recover_ms = interval_ms * if has_exec { 3 } else { 2 } + timeout_ms + slack;

@@ -127,6 +127,28 @@ pub fn share_pick(seed: u64, id: u64, salt: u64, share: f64) -> bool {
 pub const SALT_TCP: u64 = 1;
 /// Salt for the exec-intervention share in [`share_pick`].
 pub const SALT_EXEC: u64 = 2;
+/// Salt for the ICMP share in [`share_pick`].
+pub const SALT_ICMP: u64 = 3;
+
+/// What kind of check a generated monitor runs against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckType {
+    Http,
+    Tcp,
+    Icmp,
+}
+
+/// The check type of monitor `id` for the given shares (ICMP decided first, then TCP), the
+/// same in genmonitors and loadtest.
+pub fn check_type(seed: u64, id: u64, tcp_share: f64, icmp_share: f64) -> CheckType {
+    if share_pick(seed, id, SALT_ICMP, icmp_share) {
+        CheckType::Icmp
+    } else if share_pick(seed, id, SALT_TCP, tcp_share) {
+        CheckType::Tcp
+    } else {
+        CheckType::Http
+    }
+}
 
 /// Parses a mix like `healthy=90,500=2,hang=1,flapping=1`.
 pub fn parse_mix(s: &str) -> Result<Vec<(Behaviour, f64)>, String> {
@@ -208,6 +230,23 @@ impl Fleet {
         let p = self.flap_period_ms.max(1);
         let phase = mix64(self.seed ^ 0xF1A9 ^ id) % (2 * p);
         ((unix_ms + phase) / p + 1) * p - phase
+    }
+
+    /// Ground truth for a check of type `t`: HTTP sees every behaviour; a TCP connect fails
+    /// only where nothing listens; an ICMP echo to a loopback address is always answered.
+    pub fn failing_as(
+        &self,
+        t: CheckType,
+        id: u64,
+        b: Behaviour,
+        unix_ms: u64,
+        timeout: Duration,
+    ) -> bool {
+        match t {
+            CheckType::Http => self.failing(id, b, unix_ms, timeout),
+            CheckType::Tcp => b == Behaviour::Refused,
+            CheckType::Icmp => false,
+        }
     }
 
     /// Ground truth: would a check of `b` with `timeout` fail at `unix_ms`? (`body_contains`
