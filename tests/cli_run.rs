@@ -211,6 +211,9 @@ fn sigterm_stops_cleanly_with_summary() {
         serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     assert!(s["checks"].as_u64().unwrap() > 0);
     assert_eq!(s["lost"], 0);
+    // Nothing was left queued: every dispatched check ran and was counted.
+    assert_eq!(s["cancelled_at_stop"], 0);
+    assert_eq!(s["dispatched"], s["checks"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -687,6 +687,8 @@ impl Engine {
             w.join();
         }
         self.step(); // What the workers pushed before exiting.
+        // Requests still queued in a ring when its worker stopped never ran.
+        let cancelled = self.in_flight.iter().filter(|f| **f != 0).count() as u64;
         self.effects.stop_interventions();
         let notify = self.effects.finish_notifications();
         let duration_s = self.epoch.elapsed().as_secs_f64();
@@ -717,6 +719,7 @@ impl Engine {
             deferred: s.deferred,
             lost: s.lost,
             late_dropped: s.late_dropped,
+            cancelled_at_stop: cancelled,
             events: s.events,
             codes: stats::CodeCounts {
                 sent: stats::colour_counts(&s.codes_sent),

@@ -188,6 +188,8 @@ pub struct Summary {
     pub deferred: u64,
     pub lost: u64,
     pub late_dropped: u64,
+    /// Checks dispatched but still queued for a worker when cpra stopped: never run.
+    pub cancelled_at_stop: u64,
     pub events: u64,
     pub codes: CodeCounts,
     pub interventions: InterventionCounts,
