@@ -4,14 +4,14 @@
 
 #[path = "support/dns_server.rs"]
 mod dns_server;
+#[path = "support/run.rs"]
+mod run;
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cpra::config::model::*;
-use cpra::engine::{Engine, EngineConfig};
 use cpra::probe::reason::Reason;
-use cpra::store::StoreBuilder;
 use dns_server::{Answer, DnsServer, Record};
 
 fn dns(
@@ -70,24 +70,7 @@ fn dns_verdicts_through_the_engine() {
         dns(5, "garbage", &s, "junk.test", None, "NOERROR"),
         dns(6, "silent", &s, "quiet.test", None, "NOERROR"),
     ];
-    let mut b = StoreBuilder::new();
-    for sp in specs {
-        b.add(sp);
-    }
-    let mut e = Engine::new(
-        b.finish().unwrap(),
-        EngineConfig {
-            workers: 2,
-            pin: false,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
+    let e = run::run_engine(specs, 2, |_| {}, Duration::from_millis(1500));
     for (name, reason) in [
         ("right", Reason::Ok),
         ("wrong", Reason::Dns),

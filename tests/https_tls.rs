@@ -2,15 +2,16 @@
 //! name, expired, expiring soon (with and without `cert_expiry_warning`), self-signed with and
 //! without `insecure_skip_verify`, and the handshake-only `tls` type.
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/tls_server.rs"]
 mod tls_server;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cpra::config::model::*;
-use cpra::engine::{Engine, EngineConfig, MonitorStatus};
+use cpra::engine::MonitorStatus;
 use cpra::probe::reason::Reason;
-use cpra::store::StoreBuilder;
 use tls_server::{TestPki, TlsServer};
 
 fn https(i: usize, name: &str, host: &str, port: u16) -> MonitorSpec {
@@ -59,25 +60,13 @@ fn set(mut s: MonitorSpec, f: impl FnOnce(&mut HttpPulse)) -> MonitorSpec {
 
 fn run(specs: Vec<MonitorSpec>, ca_file: &std::path::Path) -> Vec<(String, MonitorStatus)> {
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let mut b = StoreBuilder::new();
-    for s in specs {
-        b.add(s);
-    }
-    let mut e = Engine::new(
-        b.finish().expect("valid"),
-        EngineConfig {
-            workers: 2,
-            pin: false,
-            ca_file: Some(ca_file.to_path_buf()),
-            ..EngineConfig::default()
-        },
-    )
-    .expect("engine");
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
+    let ca = ca_file.to_path_buf();
+    let e = run::run_engine(
+        specs,
+        2,
+        |cfg| cfg.ca_file = Some(ca),
+        Duration::from_millis(1500),
+    );
     names
         .into_iter()
         .map(|n| {

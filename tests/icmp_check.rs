@@ -2,13 +2,14 @@
 //! worker's shared socket. Skipped, with the reason printed, where the kernel refuses both
 //! datagram and raw ICMP sockets to this process.
 
-use std::time::{Duration, Instant};
+#[path = "support/run.rs"]
+mod run;
+
+use std::time::Duration;
 
 use cpra::config::model::*;
-use cpra::engine::{Engine, EngineConfig};
 use cpra::lifecycle::State;
 use cpra::probe::reason::Reason;
-use cpra::store::StoreBuilder;
 
 fn icmp(i: usize, name: &str, host: &str, count: u32, ignore_privilege: bool) -> MonitorSpec {
     MonitorSpec {
@@ -40,24 +41,10 @@ fn echo_to_loopback_from_many_monitors() {
         eprintln!("skipped: this process may not open ICMP sockets: {e:?}");
         return;
     }
-    let mut b = StoreBuilder::new();
-    for i in 0..50 {
-        b.add(icmp(i, &format!("ping-{i}"), "127.0.0.1", 3, false));
-    }
-    let mut e = Engine::new(
-        b.finish().unwrap(),
-        EngineConfig {
-            workers: 2,
-            pin: false,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
+    let specs = (0..50)
+        .map(|i| icmp(i, &format!("ping-{i}"), "127.0.0.1", 3, false))
+        .collect();
+    let e = run::run_engine(specs, 2, |_| {}, Duration::from_millis(1500));
     for i in 0..50 {
         let s = e.status_of(&format!("ping-{i}")).unwrap();
         assert_eq!(s.last_reason, Reason::Ok, "ping-{i}: {s:?}");

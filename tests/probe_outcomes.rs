@@ -2,15 +2,16 @@
 //! right reason, in bounded time, and the healthy monitors keep their schedule meanwhile.
 
 mod common;
+#[path = "support/run.rs"]
+mod run;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Behaviour, Target, refused_addr};
 use cpra::config::model::*;
-use cpra::engine::{Engine, EngineConfig};
+use cpra::engine::Engine;
 use cpra::lifecycle::State;
 use cpra::probe::reason::Reason;
-use cpra::store::StoreBuilder;
 
 fn http_spec(
     index: usize,
@@ -63,26 +64,7 @@ fn with_body_contains(mut s: MonitorSpec, needle: &str) -> MonitorSpec {
 }
 
 fn run_for(specs: Vec<MonitorSpec>, d: Duration) -> Engine {
-    let mut b = StoreBuilder::new();
-    for s in specs {
-        b.add(s);
-    }
-    let cat = b.finish().expect("valid specs");
-    let mut e = Engine::new(
-        cat,
-        EngineConfig {
-            workers: 2,
-            pin: false,
-            ..EngineConfig::default()
-        },
-    )
-    .expect("engine starts");
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
-    e
+    run::run_engine(specs, 2, |_| {}, d)
 }
 
 #[test]
