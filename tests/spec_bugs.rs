@@ -3,6 +3,8 @@
 //! and still asserts the essential fact itself.
 
 mod common;
+#[path = "support/run.rs"]
+mod run;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,22 +89,7 @@ fn period_does_not_drift_by_probe_time() {
         cert_expiry_warning: None,
         keepalive: false,
     });
-    let mut b = StoreBuilder::new();
-    b.add(spec);
-    let mut e = Engine::new(
-        b.finish().unwrap(),
-        EngineConfig {
-            workers: 1,
-            pin: false,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(4000) {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
+    let e = run::run_engine(vec![spec], 1, |_| {}, Duration::from_millis(4000));
     let s = e.status_of("slowish").unwrap();
     assert_eq!(s.last_reason, Reason::Ok);
     // 4 s / 250 ms = 16 due times (minus the first interval's phase); drifting by 150 ms per
@@ -338,28 +325,15 @@ fn configured_headers_are_sent() {
         "monitors:\n  - name: h\n    pulse_check:\n      type: http\n      interval: 200ms\n      timeout: 100ms\n      config:\n        url: http://{}/x\n        headers: {{ Authorization: \"Bearer abc\", X-Env: prod }}\n",
         t.addr
     );
-    let mut b = StoreBuilder::new();
+    let mut specs = Vec::new();
     load_bytes(
         yaml.as_bytes(),
         Format::Yaml,
         &LoadOptions::default(),
-        &mut |s| b.add(s),
+        &mut |s| specs.push(s),
     )
     .unwrap();
-    let mut e = Engine::new(
-        b.finish().unwrap(),
-        EngineConfig {
-            workers: 1,
-            pin: false,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(600) {
-        e.step();
-        std::thread::sleep(e.tick());
-    }
+    let _e = run::run_engine(specs, 1, |_| {}, Duration::from_millis(600));
     let req = t.requests.lock().unwrap()[0].clone();
     assert!(req.contains("Authorization: Bearer abc\r\n"), "{req}");
     assert!(req.contains("X-Env: prod\r\n"), "{req}");
