@@ -245,6 +245,8 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
             workers: 1,
             pin: false,
             record_events: true,
+            state_dir: Some(log.with_file_name("cpra-state")),
+            instance: "cpra-demo".into(),
             ..EngineConfig::default()
         },
     )

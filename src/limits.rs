@@ -108,9 +108,34 @@ pub const INTERVENTIONS_CONCURRENT_MAX: usize = 64;
 pub const NOTIFY_BACKOFF_INITIAL_MS: u64 = 1000;
 /// Longest retry pause of a code that keeps failing to send.
 pub const NOTIFY_BACKOFF_MAX_MS: u64 = 5 * 60 * 1000;
-/// Codes waiting for one notifier. Past this, new codes are counted as dropped (and said so
-/// loudly in the status line and summary) rather than growing memory without bound.
-pub const NOTIFY_QUEUE_MAX: usize = 1 << 20;
+/// Notifier delivery threads at most; more notifiers share them round-robin.
+pub const NOTIFY_LANES_MAX: usize = 64;
+/// Bound on one request to a receiver (connect, send, answer), unless configured otherwise.
+pub const NOTIFY_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Bytes of a receiver's answer read (for the error message); the rest is ignored.
+pub const NOTIFY_RESPONSE_BYTES_MAX: usize = 64 * 1024;
+/// How long a clean stop waits for last deliveries; what is left stays in the outbox.
+pub const NOTIFY_SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// Codes written to a log file in one write.
+pub const LOG_BATCH_CODES_MAX: usize = 4096;
+/// Monitor names listed per colour in a Slack or email digest ("and N more" after).
+pub const DIGEST_NAMES_MAX: usize = 50;
+/// Least time between two PagerDuty events from one notifier: PagerDuty's Events API v2
+/// throttles an integration above about 120 events a minute.
+pub const PAGERDUTY_SEND_INTERVAL_MS: u64 = 500;
+/// PagerDuty's limit on `payload.summary`, in characters.
+pub const PAGERDUTY_SUMMARY_CHARS_MAX: usize = 1024;
+/// How often firing alerts are posted again to Alertmanager (its resolve_timeout is 5 min).
+pub const ALERTMANAGER_REPOST_MS: u64 = 60_000;
+/// `endsAt` of a firing alert, ahead of now: it expires by itself if cpra stops posting it.
+pub const ALERTMANAGER_ALERT_TTL_MS: u64 = 4 * ALERTMANAGER_REPOST_MS;
+/// Alerts in one POST to Alertmanager.
+pub const ALERTMANAGER_BATCH_ALERTS_MAX: usize = 1000;
+/// One outbox segment file, in bytes; a fully delivered segment is deleted.
+pub const OUTBOX_SEGMENT_BYTES: u64 = 64 << 20;
+/// Undelivered codes kept on disk, in bytes (about 3 million codes); past it new codes are
+/// dropped and counted (`codes.dropped`), never silently.
+pub const OUTBOX_BYTES_MAX: u64 = 1 << 30;
 /// How often a running intervention's child process is polled for exit.
 pub const EXEC_POLL_MS: u64 = 10;
 
@@ -156,5 +181,7 @@ pub const THRESHOLD_CHECKS_MAX: u32 = 100_000;
 pub const ICMP_COUNT_MAX: u32 = 100;
 /// Most maintenance windows per monitor.
 pub const MAINTENANCE_WINDOWS_PER_MONITOR_MAX: usize = 64;
+/// Largest `alerting.storm_threshold`, in codes per storm window.
+pub const STORM_THRESHOLD_MAX: u32 = 1_000_000;
 /// Most recipients of one email notifier (`to`).
 pub const EMAIL_RECIPIENTS_MAX: usize = 64;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::{Behaviour, Target};
 use cpra::config::model::*;
 use cpra::config::{Format, LoadOptions, load_bytes};
-use cpra::effects::notify::{self, NotifyMsg};
+use cpra::effects::notify::{Notify, NotifyOptions};
 use cpra::effects::render::Code;
 use cpra::engine::{Engine, EngineConfig};
 use cpra::lifecycle::{Cause, Event, State};
@@ -150,8 +150,11 @@ fn code(monitor: &str, colour: Colour, cause: Cause, at: u64) -> Code {
             status: 0,
             failures: 1,
             at_ms: at,
+            incident_ms: 0,
         },
         wall_ms: 1_800_000_000_000 + at,
+        incident_wall_ms: 1_800_000_000_000,
+        reminder: false,
     }
 }
 
@@ -165,11 +168,17 @@ fn codes_queue_in_order_and_retry_with_backoff() {
     let blocker = dir.join("logs");
     std::fs::write(&blocker, "not a directory").unwrap();
     let path = blocker.join("alerts.log");
-    let (tx, rx) = std::sync::mpsc::channel();
     let specs = vec![NotifierSpec::Log {
         file: path.display().to_string(),
     }];
-    let t = std::thread::spawn(move || notify::run(specs, rx));
+    let mut notify = Notify::start(
+        &specs,
+        NotifyOptions {
+            state_dir: Some(dir.join("state")),
+            ..NotifyOptions::default()
+        },
+    )
+    .unwrap();
     let colours = [Colour::Yellow, Colour::Red, Colour::Cyan, Colour::Green];
     let causes = [
         Cause::FirstFailure,
@@ -178,11 +187,7 @@ fn codes_queue_in_order_and_retry_with_backoff() {
         Cause::Verified,
     ];
     for (i, (c, cause)) in colours.iter().zip(causes).enumerate() {
-        tx.send(NotifyMsg::Code {
-            notifier: 0,
-            code: Box::new(code("m", *c, cause, i as u64)),
-        })
-        .unwrap();
+        notify.send(vec![(0, code("m", *c, cause, i as u64))]);
     }
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::remove_file(&blocker).unwrap();
@@ -192,8 +197,7 @@ fn codes_queue_in_order_and_retry_with_backoff() {
     while !path.exists() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    tx.send(NotifyMsg::Shutdown).unwrap();
-    let stats = t.join().unwrap();
+    let stats = notify.finish();
     let text = std::fs::read_to_string(&path).unwrap();
     let got: Vec<String> = text
         .lines()

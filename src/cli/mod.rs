@@ -78,6 +78,15 @@ pub struct RunArgs {
     /// (which honour SSL_CERT_FILE and SSL_CERT_DIR).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// This instance's name, in every code (PagerDuty source, Alertmanager `instance`).
+    /// Default: the host name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory for what must survive a crash (the outbox of undelivered codes). Default:
+    /// $STATE_DIRECTORY (set by systemd's StateDirectory=), else `cpra-state` beside FILE.
+    /// One instance per directory.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -107,7 +116,7 @@ pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>),
     let report = config::load_file(path, &opts, &mut |spec| builder.add(spec))
         .map_err(|e| format!("{}: configuration not loaded:\n{e}", path.display()))?;
     let warnings = report.warnings.iter().map(|w| w.to_string()).collect();
-    let catalog = builder.finish().map_err(|errs| {
+    let mut catalog = builder.finish().map_err(|errs| {
         let mut s = format!("{}: configuration not loaded:\n", path.display());
         for e in errs {
             s.push_str(&e.to_string());
@@ -115,7 +124,60 @@ pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>),
         }
         s
     })?;
+    catalog.alerting = report.alerting;
     Ok((catalog, warnings))
+}
+
+/// The state directory `cpra run` uses: the flag, systemd's `$STATE_DIRECTORY`, or
+/// `cpra-state` beside the monitors file.
+pub fn state_dir_for(args: &RunArgs) -> PathBuf {
+    if let Some(d) = &args.state_dir {
+        return d.clone();
+    }
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several, colon-separated: the first is ours.
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return PathBuf::from(first);
+    }
+    let parent = args
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join("cpra-state")
+}
+
+/// Creates the state directory (mode 0700) and takes its lock, so that two instances never
+/// share one outbox. The lock lasts as long as the returned value.
+pub fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| {
+            format!(
+                "state directory {} is in use by another cpra ({e}); give each instance its own --state-dir",
+                dir.display()
+            )
+        })?;
+    let _ = lock.set_len(0);
+    let _ = writeln!(&mut *lock, "{}", std::process::id());
+    Ok(lock)
 }
 
 /// Resident set size of this process, bytes (Linux), or 0.
@@ -194,12 +256,29 @@ pub fn run(args: &RunArgs) -> i32 {
             eprintln!("cpra: cannot install signal handler: {e}");
         }
     }
+    let state_dir = state_dir_for(args);
+    let _lock = match lock_state_dir(&state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cpra: cannot start: {e}");
+            return 1;
+        }
+    };
     let mut cfg = EngineConfig {
         pin: !args.no_pin,
         tick: args.tick,
         ca_file: args.ca_file.clone(),
+        state_dir: Some(state_dir),
         ..EngineConfig::default()
     };
+    if let Some(n) = args
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        cfg.instance = n.to_string();
+    }
     if let Some(w) = args.workers {
         cfg.workers = w.max(1);
     }

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::lower_item;
+use crate::config::lower::{lower_alerting, lower_item};
 use crate::config::node::{Key, Node, Style};
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX};
@@ -33,6 +33,8 @@ const PIPELINE_MIN_BYTES: usize = 1 << 20;
 enum Msg<'de> {
     Monitors(Vec<Node<'de>>),
     Issue(bool, ConfigError),
+    /// The top-level `alerting` object.
+    Alerting(Node<'de>),
 }
 
 /// Reads JSON `bytes` into `col`. A fatal problem (syntax error) is returned.
@@ -104,6 +106,17 @@ fn consume<'de>(
             col.issue(is_error, e);
             None
         }
+        Msg::Alerting(node) => {
+            let (spec, errors, warnings) = lower_alerting(&node, opts);
+            for e in errors {
+                col.issue(true, e);
+            }
+            for w in warnings {
+                col.issue(false, w);
+            }
+            col.alerting(Some(spec));
+            None
+        }
     }
 }
 
@@ -129,6 +142,7 @@ fn parse_with<'de>(
         fresh_batch,
         batch: Vec::new(),
         seen_monitors: false,
+        seen_alerting: false,
         root_ok: true,
     };
     let res = Root { ctx: &mut ctx }
@@ -171,6 +185,7 @@ struct Ctx<'x, 'de> {
     fresh_batch: &'x mut dyn FnMut() -> Vec<Node<'de>>,
     batch: Vec<Node<'de>>,
     seen_monitors: bool,
+    seen_alerting: bool,
     root_ok: bool,
 }
 
@@ -224,11 +239,20 @@ impl<'de> Visitor<'de> for Root<'_, '_, 'de> {
                 continue;
             }
             let mut budget = CONFIG_NODES_PER_MONITOR_MAX;
-            map.next_value_seed(NodeSeed {
+            let value = map.next_value_seed(NodeSeed {
                 depth: 1,
                 budget: &mut budget,
             })?;
-            if key == "monitors" {
+            if key == "alerting" && !self.ctx.seen_alerting {
+                self.ctx.seen_alerting = true;
+                self.ctx.flush();
+                (self.ctx.emit)(Msg::Alerting(value));
+            } else if key == "alerting" {
+                self.ctx.issue(
+                    true,
+                    ConfigError::file("alerting", None, "duplicate key \"alerting\""),
+                );
+            } else if key == "monitors" {
                 self.ctx.issue(
                     true,
                     ConfigError::file("monitors", None, "duplicate key \"monitors\""),

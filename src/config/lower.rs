@@ -15,9 +15,9 @@ use crate::config::duration::{format_go_duration, parse_go_duration};
 use crate::config::env::{expand_noting, redact};
 use crate::config::error::{ConfigError, Path};
 use crate::config::model::{
-    CodeSpec, CodesSpec, Colour, DnsPulse, DnsRecordType, HttpPulse, IcmpPulse, InterventionAction,
-    InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PulseKind, PulseSpec,
-    StatusRange, TcpPulse, TlsPulse,
+    AlertingSpec, CodeSpec, CodesSpec, Colour, DnsPulse, DnsRecordType, HttpPulse, IcmpPulse,
+    InterventionAction, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PulseKind,
+    PulseSpec, SmtpTls, StatusRange, TcpPulse, TlsPulse,
 };
 use crate::config::node::{Key, Node};
 use crate::config::support;
@@ -28,7 +28,8 @@ use crate::config::text::{
 use crate::limits::{
     CONFIG_STRING_BYTES_MAX, EMAIL_RECIPIENTS_MAX, EXEC_ARGS_MAX, EXEC_ENV_VARS_MAX,
     HEADERS_PER_MONITOR_MAX, HTTP_REDIRECTS_MAX, ICMP_COUNT_MAX, INTERVENTION_ATTEMPTS_MAX,
-    MAINTENANCE_WINDOWS_PER_MONITOR_MAX, MONITOR_NAME_BYTES_MAX, RETRIES_MAX, THRESHOLD_CHECKS_MAX,
+    MAINTENANCE_WINDOWS_PER_MONITOR_MAX, MONITOR_NAME_BYTES_MAX, RETRIES_MAX, STORM_THRESHOLD_MAX,
+    THRESHOLD_CHECKS_MAX,
 };
 
 const MONITOR_KEYS: &[&str] = &[
@@ -91,7 +92,8 @@ const ACTIONS: &str = "docker, exec, webhook";
 const DOCKER_TARGET_KEYS: &[&str] = &["container", "timeout", "type"];
 const EXEC_TARGET_KEYS: &[&str] = &["command", "timeout", "env"];
 const WEBHOOK_TARGET_KEYS: &[&str] = &["url", "method", "headers", "body", "timeout"];
-const CODE_KEYS: &[&str] = &["dispatch", "notify", "config"];
+const CODE_KEYS: &[&str] = &["dispatch", "notify", "config", "remind_every"];
+const ALERTING_KEYS: &[&str] = &["storm_threshold", "storm_window", "remind_every"];
 const COLOURS: &str = "red, yellow, green, cyan, gray";
 const NOTIFIERS: &str = "log, webhook, slack, pagerduty, alertmanager, email";
 const MAINTENANCE_KEYS: &[&str] = &["start", "duration"];
@@ -197,6 +199,33 @@ pub(crate) fn lower_item(node: &Node, index: usize, opts: &LoadOptions) -> Item 
         errors,
         warnings,
     }
+}
+
+/// Lowers the top-level `alerting:` block: the settings, errors and warnings.
+pub(crate) fn lower_alerting(
+    node: &Node,
+    opts: &LoadOptions,
+) -> (AlertingSpec, Vec<ConfigError>, Vec<ConfigError>) {
+    let mut lw = Lower {
+        opts,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        substituted: Vec::new(),
+    };
+    let spec = lw.alerting(node, &Path::root("alerting"));
+    let secrets = std::mem::take(&mut lw.substituted);
+    let locate = |i: Issue| ConfigError {
+        index: None,
+        name: None,
+        path: i.path,
+        line: (i.line > 0).then_some(i.line),
+        message: redact(&i.message, &secrets),
+    };
+    (
+        spec,
+        lw.errors.into_iter().map(locate).collect(),
+        lw.warnings.into_iter().map(locate).collect(),
+    )
 }
 
 /// One problem found while lowering, before the monitor's index and name are attached.
@@ -1201,6 +1230,7 @@ impl<'o> Lower<'o> {
         let m = self.map(n, p)?;
         self.check_keys(m, p, CODE_KEYS);
         let dispatch = self.opt_bool(m, "dispatch", p).unwrap_or(true);
+        let remind_every = self.opt_duration(m, "remind_every", p, true);
         let notify = self.req_str(m, "notify", p)?;
         let kind = notify.value.as_ref();
         if !matches!(
@@ -1260,7 +1290,14 @@ impl<'o> Lower<'o> {
                 }
             }
             _ => {
-                self.check_keys(c, &cp, &["smtp", "from", "to"]);
+                self.check_keys(
+                    c,
+                    &cp,
+                    &["smtp", "from", "to", "username", "password", "tls"],
+                );
+                let username = self.opt_text(c, "username", &cp);
+                let password = self.opt_text(c, "password", &cp);
+                let tls = self.smtp_tls(c, &cp);
                 let smtp =
                     self.req_str(c, "smtp", &cp)
                         .and_then(|s| match check_smtp(s.value.trim()) {
@@ -1280,17 +1317,67 @@ impl<'o> Lower<'o> {
                 let to = self
                     .need(c, "to", &cp)
                     .and_then(|t| self.recipients(t, &cp.key("to")));
+                if password.is_some() && username.is_none() {
+                    self.err(
+                        &cp.key("password"),
+                        c.line,
+                        "a password needs a username (add `username:`)",
+                    );
+                    return None;
+                }
                 NotifierSpec::Email {
                     smtp: smtp?,
                     from: from?,
                     to: to?,
+                    username,
+                    password,
+                    tls: tls?,
                 }
             }
         };
         Some(CodeSpec {
             dispatch,
             notify: spec,
+            remind_every,
         })
+    }
+
+    fn smtp_tls(&mut self, c: M<'_>, p: &Path) -> Option<SmtpTls> {
+        let Some(s) = self.opt_str(c, "tls", p) else {
+            return Some(SmtpTls::Opportunistic);
+        };
+        match s.value.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Some(SmtpTls::Starttls),
+            "implicit" | "smtps" => Some(SmtpTls::Implicit),
+            "none" | "off" | "false" => Some(SmtpTls::None),
+            _ => {
+                self.err(
+                    &p.key("tls"),
+                    s.line,
+                    format!(
+                        "unknown tls mode {:?}; use starttls, implicit or none (leave it out for STARTTLS when the server offers it)",
+                        s.shown()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn alerting(&mut self, n: &Node, p: &Path) -> AlertingSpec {
+        let mut a = AlertingSpec::default();
+        let Some(m) = self.map(n, p) else {
+            return a;
+        };
+        self.check_keys(m, p, ALERTING_KEYS);
+        if let Some(t) = self.opt_uint(m, "storm_threshold", p, 0, STORM_THRESHOLD_MAX) {
+            a.storm_threshold = t;
+        }
+        if let Some(w) = self.opt_duration(m, "storm_window", p, true) {
+            a.storm_window = w;
+        }
+        a.remind_every = self.opt_duration(m, "remind_every", p, true);
+        a
     }
 
     fn address(&mut self, s: Str<'_>, p: &Path) -> Option<String> {

@@ -76,6 +76,8 @@ pub struct LoadReport {
     /// Warnings (unknown keys, ignored documents), located like errors. When there are more
     /// than [`CONFIG_WARNINGS_MAX`], the last entry says how many were left out.
     pub warnings: Vec<ConfigError>,
+    /// The top-level `alerting:` block, or its defaults.
+    pub alerting: model::AlertingSpec,
 }
 
 /// The two file formats.
@@ -230,6 +232,7 @@ pub(crate) struct Collector<'s> {
     skip_below: usize,
     /// Monitors delivered so far (always a prefix of the file).
     delivered: usize,
+    alerting: Option<model::AlertingSpec>,
 }
 
 impl<'s> Collector<'s> {
@@ -244,6 +247,14 @@ impl<'s> Collector<'s> {
             monitors: 0,
             skip_below: 0,
             delivered: 0,
+            alerting: None,
+        }
+    }
+
+    /// Takes the `alerting:` block, when a reader found one.
+    pub(crate) fn alerting(&mut self, a: Option<model::AlertingSpec>) {
+        if a.is_some() {
+            self.alerting = a;
         }
     }
 
@@ -345,6 +356,7 @@ impl<'s> Collector<'s> {
         Ok(LoadReport {
             monitors: self.monitors,
             warnings: self.warnings,
+            alerting: self.alerting.unwrap_or_default(),
         })
     }
 }

@@ -241,6 +241,44 @@ pub struct CodeSpec {
     /// `false`: the code is recorded, nothing is sent. Default true.
     pub dispatch: bool,
     pub notify: NotifierSpec,
+    /// Send an open red again every this long (extension; red only). `None`: the `alerting`
+    /// block's `remind_every`, which defaults to off.
+    pub remind_every: Option<Duration>,
+}
+
+/// The top-level `alerting:` block (extension): storm digests and reminders, for every notifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertingSpec {
+    /// More codes than this within `storm_window` to one notifier start a storm: further codes
+    /// go out as one digest per window. 0 turns digests off.
+    pub storm_threshold: u32,
+    pub storm_window: Duration,
+    /// Default reminder period of an open red; `None` = off.
+    pub remind_every: Option<Duration>,
+}
+
+impl Default for AlertingSpec {
+    fn default() -> Self {
+        AlertingSpec {
+            storm_threshold: 10,
+            storm_window: Duration::from_secs(10),
+            remind_every: None,
+        }
+    }
+}
+
+/// How the email notifier protects its SMTP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SmtpTls {
+    /// STARTTLS when the server offers it, plain otherwise (the default).
+    #[default]
+    Opportunistic,
+    /// STARTTLS, required: a server that does not offer it is a delivery failure.
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Implicit,
+    /// Plain text only.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -266,6 +304,9 @@ pub enum NotifierSpec {
         smtp: String,
         from: String,
         to: Vec<String>,
+        username: Option<String>,
+        password: Option<String>,
+        tls: SmtpTls,
     },
 }
 

@@ -6,7 +6,7 @@
 //! when the engine learns a feature, delete its entry, nothing else. The loader applies the list
 //! unless [`super::LoadOptions::allow_unsupported`] is set (tests of the parser itself).
 
-use crate::config::model::{Colour, InterventionAction, MonitorSpec, NotifierSpec};
+use crate::config::model::{InterventionAction, MonitorSpec};
 
 /// One refused feature of one monitor: where it is and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,19 +46,6 @@ pub const NOT_YET_SUPPORTED: &[Check] = &[
                 &["intervention", "action"],
                 format!("intervention action {}", i.action.type_name()),
             ));
-        }
-    },
-    // Notifiers other than log.
-    |s, out| {
-        for c in Colour::ALL {
-            if let Some(code) = s.codes.get(c)
-                && !matches!(code.notify, NotifierSpec::Log { .. })
-            {
-                out.push(at(
-                    &["codes", c.name(), "notify"],
-                    format!("notifier {}", code.notify.type_name()),
-                ));
-            }
         }
     },
 ];

@@ -33,7 +33,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::{Item, lower_item};
+use crate::config::lower::{Item, lower_alerting, lower_item};
 use crate::config::node::{Key, Node, Style, apply_merges};
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
@@ -250,6 +250,8 @@ struct Job<'t> {
 struct JobOut {
     head_anchors: bool,
     item_anchors: bool,
+    /// The top-level `alerting:` block, when this slice read it.
+    alerting: Option<crate::config::model::AlertingSpec>,
 }
 
 enum JobFail {
@@ -409,12 +411,22 @@ fn run_job(
         }
         // Any other top-level key: read its value (it may hold anchors) and check the key.
         let (ev, m) = r.next().map_err(|s| fail(s, None))?;
-        r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+        let value = r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
         if seen_monitors && speculative && !job.last {
             return Err(JobFail::Rejected);
         }
         if seen_monitors || job.report_head {
             match key_text {
+                Some("alerting") if out.alerting.is_some() => file.push((
+                    true,
+                    ConfigError::file("alerting", Some(key_line), "duplicate key \"alerting\""),
+                )),
+                Some("alerting") => {
+                    let (spec, errors, warnings) = lower_alerting(&value, opts);
+                    file.extend(errors.into_iter().map(|e| (true, e)));
+                    file.extend(warnings.into_iter().map(|e| (false, e)));
+                    out.alerting = Some(spec);
+                }
                 Some("monitors") => file.push((
                     true,
                     ConfigError::file("monitors", Some(key_line), "duplicate key \"monitors\""),
@@ -524,7 +536,10 @@ pub(crate) fn load(
         col.issue(is_error, e);
     }
     match res {
-        Ok(_) => Ok(()),
+        Ok(out) => {
+            col.alerting(out.alerting);
+            Ok(())
+        }
         Err(JobFail::Fatal(e)) => Err(e),
         Err(JobFail::Rejected) => Err(ConfigError::file(
             "",
@@ -785,6 +800,7 @@ fn parallel(
                 for (is_error, e) in file {
                     col.issue(is_error, e);
                 }
+                col.alerting(out.alerting);
                 k_next += 1;
                 *delivered.lock().unwrap_or_else(|e| e.into_inner()) = k_next;
                 progress.notify_all();

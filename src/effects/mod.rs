@@ -1,11 +1,11 @@
 //! Effects: what the lifecycle's events cause in the world, run off the engine thread.
 //!
-//! - [`notify`]: codes to notifiers (the log file for now), queued per notifier, retried with
-//!   backoff, never overwritten.
+//! - [`notify`]: codes to notifiers (log, webhook, Slack, PagerDuty, Alertmanager, email)
+//!   through a durable outbox, one delivery lane per notifier, storm digests, backoff.
 //! - [`intervene`]: interventions (exec for now), with retries, timeouts and kills.
 //! - [`render`]: the words of a code, shared by every notifier.
 //!
-//! The engine talks to both threads through channels and never blocks on them; intervention
+//! The engine talks to both through channels and never blocks on them; intervention
 //! outcomes come back through [`Effects::outcomes`], which the engine drains once per tick.
 
 pub mod intervene;
@@ -17,43 +17,49 @@ use std::thread::JoinHandle;
 
 use crate::config::model::NotifierSpec;
 use intervene::{Job, JobMsg, Outcome};
-use notify::{NotifyMsg, NotifyStats};
+use notify::{Notify, NotifyOptions, NotifyStats};
 use render::Code;
 
 /// Handles to the effect threads.
 pub struct Effects {
-    notify_tx: Sender<NotifyMsg>,
+    notify: Notify,
     jobs_tx: Sender<JobMsg>,
     pub outcomes: Receiver<Outcome>,
-    notify_thread: Option<JoinHandle<NotifyStats>>,
     jobs_thread: Option<JoinHandle<()>>,
 }
 
+/// This machine's host name (the default `--name`), or `cpra` when it has none.
+pub fn instance_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cpra".into())
+}
+
 impl Effects {
-    pub fn start(notifiers: Vec<NotifierSpec>) -> std::io::Result<Effects> {
-        let (notify_tx, notify_rx) = channel();
+    pub fn start(notifiers: &[NotifierSpec], opts: NotifyOptions) -> std::io::Result<Effects> {
+        let notify = Notify::start(notifiers, opts)?;
         let (jobs_tx, jobs_rx) = channel();
         let (out_tx, out_rx) = channel();
-        let notify_thread = std::thread::Builder::new()
-            .name("cpra-notify".into())
-            .spawn(move || notify::run(notifiers, notify_rx))?;
         let jobs_thread = std::thread::Builder::new()
             .name("cpra-interventions".into())
             .spawn(move || intervene::run(jobs_rx, out_tx))?;
         Ok(Effects {
-            notify_tx,
+            notify,
             jobs_tx,
             outcomes: out_rx,
-            notify_thread: Some(notify_thread),
             jobs_thread: Some(jobs_thread),
         })
     }
 
-    pub fn send_code(&self, notifier: u32, code: Code) {
-        let _ = self.notify_tx.send(NotifyMsg::Code {
-            notifier,
-            code: Box::new(code),
-        });
+    /// Hands one tick's codes, `(notifier id, code)`, to the outbox.
+    pub fn send_codes(&self, codes: Vec<(u32, Code)>) {
+        self.notify.send(codes);
+    }
+
+    pub fn notify_counters(&self) -> &std::sync::Arc<notify::Counters> {
+        self.notify.counters()
     }
 
     pub fn start_intervention(&self, job: Job) {
@@ -68,13 +74,10 @@ impl Effects {
         }
     }
 
-    /// Delivers what is queued (a last attempt each) and stops the notifier thread.
+    /// Delivers what is queued (a last attempt, within the grace period) and stops the
+    /// notifier threads; what is left stays in the outbox.
     pub fn finish_notifications(&mut self) -> NotifyStats {
-        let _ = self.notify_tx.send(NotifyMsg::Shutdown);
-        match self.notify_thread.take() {
-            Some(t) => t.join().unwrap_or_default(),
-            None => NotifyStats::default(),
-        }
+        self.notify.finish()
     }
 }
 

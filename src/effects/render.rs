@@ -1,19 +1,69 @@
-//! The words of a code: what the log notifier writes (SPEC 2.4), one JSON object per line.
+//! The words of a code: the code object every notifier renders from (SPEC 2.4's log line is
+//! that object on one line), the incident id and idempotency key, and the outbox record.
 //!
 //! Kept apart from delivery so that every notifier renders the same facts the same way, and so
-//! that the format is tested without files or sockets.
+//! that the format is tested without files or sockets. The schema is documented for receivers
+//! in `docs/notifiers.md`.
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::model::Colour;
-use crate::lifecycle::{Cause, Event};
+use crate::lifecycle::{Cause, Event, State};
+use crate::probe::reason::Reason;
 
 /// A code on its way to a notifier: the event that fired it and the monitor's name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Code {
     pub monitor: String,
     pub colour: Colour,
     pub event: Event,
     /// Wall-clock time of the event, ms since the Unix epoch.
     pub wall_ms: u64,
+    /// Wall-clock start of the incident (episode of trouble) the code belongs to.
+    pub incident_wall_ms: u64,
+    /// A reminder of a red that is still open (`remind_every`), not a new transition.
+    pub reminder: bool,
+}
+
+impl Code {
+    /// The incident id: the same for every code of one episode of trouble of one monitor (the
+    /// yellow, the red, the cyan and the green that closes it), different for the next one.
+    /// PagerDuty's `dedup_key` and the webhook's `incident` field.
+    pub fn incident_id(&self) -> String {
+        format!(
+            "{:016x}-{}",
+            hash64(self.monitor.as_bytes()),
+            self.incident_wall_ms
+        )
+    }
+
+    /// A key that is the same for every delivery of this code (a redelivery after a crash
+    /// included) and different for any other code: receivers drop what they have seen.
+    pub fn idempotency_key(&self, instance: &str) -> String {
+        let mut h = hash64(instance.as_bytes());
+        for part in [
+            self.monitor.as_bytes(),
+            self.colour.name().as_bytes(),
+            self.event.cause.name().as_bytes(),
+            &self.wall_ms.to_le_bytes(),
+            &[u8::from(self.reminder)],
+        ] {
+            h = hash64(&[&h.to_le_bytes()[..], part].concat());
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// FNV-1a over bytes with a final mix: stable across builds and runs (ids are stored and sent).
+fn hash64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 pub fn status_word(c: Colour) -> &'static str {
@@ -120,13 +170,23 @@ pub fn texts(code: &Code) -> (String, String, String, String) {
             "none".into(),
             format!("{name}: maintenance window ended"),
         ),
+        Cause::Reminder => (
+            format!("{name} is still down ({failed})"),
+            "incident still open".into(),
+            format!("investigate {name}; green follows when checks pass again"),
+            format!("{name}: still failing, last reason {failed}; this is a reminder"),
+        ),
     }
 }
 
-/// The log notifier's line for `code` (no trailing newline).
-pub fn log_line(code: &Code) -> String {
-    let (summary, action, next_steps, message) = texts(code);
-    let v = serde_json::json!({
+/// The code object (docs/notifiers.md): SPEC 2.4's fields, then the transition, the incident
+/// and the keys a receiver needs to deduplicate.
+pub fn code_object(code: &Code, instance: &str) -> serde_json::Value {
+    let (mut summary, action, next_steps, message) = texts(code);
+    if code.reminder {
+        summary = format!("reminder: {summary}");
+    }
+    serde_json::json!({
         "timestamp": rfc3339(code.wall_ms),
         "type": "code",
         "monitor": code.monitor,
@@ -142,8 +202,83 @@ pub fn log_line(code: &Code) -> String {
         "from": code.event.from.name(),
         "to": code.event.to.name(),
         "cause": code.event.cause.name(),
-    });
-    v.to_string()
+        "failures": code.event.failures,
+        "reminder": code.reminder,
+        "incident": code.incident_id(),
+        "incident_started": rfc3339(code.incident_wall_ms),
+        "instance": instance,
+        "idempotency_key": code.idempotency_key(instance),
+    })
+}
+
+/// The log notifier's line for `code` (no trailing newline): the code object on one line.
+pub fn log_line(code: &Code, instance: &str) -> String {
+    code_object(code, instance).to_string()
+}
+
+/// A code as stored in the outbox: names, not enum numbers, so a record written by one build
+/// is read by the next even if an enum gains a variant.
+#[derive(Serialize, Deserialize)]
+struct Record<'a> {
+    monitor: std::borrow::Cow<'a, str>,
+    colour: &'a str,
+    from: &'a str,
+    to: &'a str,
+    cause: &'a str,
+    reason: &'a str,
+    status: u16,
+    failures: u16,
+    wall_ms: u64,
+    incident_wall_ms: u64,
+    reminder: bool,
+}
+
+/// The outbox payload of `code`.
+pub fn to_record(code: &Code) -> Vec<u8> {
+    let e = &code.event;
+    let r = Record {
+        monitor: std::borrow::Cow::Borrowed(&code.monitor),
+        colour: code.colour.name(),
+        from: e.from.name(),
+        to: e.to.name(),
+        cause: e.cause.name(),
+        reason: e.reason.name(),
+        status: e.status,
+        failures: e.failures,
+        wall_ms: code.wall_ms,
+        incident_wall_ms: code.incident_wall_ms,
+        reminder: code.reminder,
+    };
+    serde_json::to_vec(&r).unwrap_or_default()
+}
+
+/// A code read back from the outbox; an error names what is wrong (never the payload).
+pub fn from_record(bytes: &[u8]) -> Result<Code, String> {
+    let r: Record<'_> =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a code record: {e}"))?;
+    let bad = |what: &str, v: &str| format!("unknown {what} {v:?} in a code record");
+    let colour = Colour::from_name(r.colour).ok_or_else(|| bad("colour", r.colour))?;
+    let state = |v: &str| State::from_name(v).ok_or_else(|| bad("state", v));
+    let event = Event {
+        monitor: 0,
+        from: state(r.from)?,
+        to: state(r.to)?,
+        colour: Some(colour),
+        cause: Cause::from_name(r.cause).ok_or_else(|| bad("cause", r.cause))?,
+        reason: Reason::from_name(r.reason).ok_or_else(|| bad("reason", r.reason))?,
+        status: r.status,
+        failures: r.failures,
+        at_ms: 0,
+        incident_ms: 0,
+    };
+    Ok(Code {
+        monitor: r.monitor.into_owned(),
+        colour,
+        event,
+        wall_ms: r.wall_ms,
+        incident_wall_ms: r.incident_wall_ms,
+        reminder: r.reminder,
+    })
 }
 
 #[cfg(test)]
@@ -152,9 +287,8 @@ mod tests {
     use crate::lifecycle::State;
     use crate::probe::reason::Reason;
 
-    #[test]
-    fn line_has_every_field() {
-        let code = Code {
+    fn sample() -> Code {
+        Code {
             monitor: "checkout \"api\"".into(),
             colour: Colour::Red,
             event: Event {
@@ -167,10 +301,18 @@ mod tests {
                 status: 500,
                 failures: 3,
                 at_ms: 0,
+                incident_ms: 0,
             },
             wall_ms: 1_764_460_800_123,
-        };
-        let line = log_line(&code);
+            incident_wall_ms: 1_764_460_700_000,
+            reminder: false,
+        }
+    }
+
+    #[test]
+    fn line_has_every_field() {
+        let code = sample();
+        let line = log_line(&code, "box-1");
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["timestamp"], "2025-11-30T00:00:00.123Z");
@@ -183,5 +325,40 @@ mod tests {
             assert!(v[k].as_str().is_some_and(|s| !s.is_empty()), "{k}");
         }
         assert!(v["summary"].as_str().unwrap().contains("HTTP 500"));
+        assert_eq!(v["instance"], "box-1");
+        assert_eq!(v["from"], "degraded");
+        assert_eq!(v["to"], "down");
+        assert_eq!(v["incident"], code.incident_id());
+        assert_eq!(v["idempotency_key"], code.idempotency_key("box-1"));
+    }
+
+    #[test]
+    fn keys_identify_codes_and_incidents() {
+        let a = sample();
+        let mut green = a.clone();
+        green.colour = Colour::Green;
+        green.event.cause = Cause::Recovered;
+        green.wall_ms += 60_000;
+        assert_eq!(a.incident_id(), green.incident_id());
+        assert_ne!(a.idempotency_key("i"), green.idempotency_key("i"));
+        assert_eq!(a.idempotency_key("i"), a.clone().idempotency_key("i"));
+        assert_ne!(a.idempotency_key("i"), a.idempotency_key("j"));
+        let mut next = a.clone();
+        next.incident_wall_ms += 1;
+        assert_ne!(a.incident_id(), next.incident_id());
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_junk() {
+        let mut a = sample();
+        a.event.monitor = 0;
+        let back = from_record(&to_record(&a)).unwrap();
+        assert_eq!(back, a);
+        assert!(from_record(b"{}").is_err());
+        assert!(from_record(b"\xff\x00garbage").is_err());
+        let bad = String::from_utf8(to_record(&a))
+            .unwrap()
+            .replace("\"red\"", "\"mauve\"");
+        assert!(from_record(bad.as_bytes()).unwrap_err().contains("mauve"));
     }
 }

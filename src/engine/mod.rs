@@ -19,7 +19,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::model::InterventionSpec;
+use crate::config::model::{Colour, InterventionSpec};
 use crate::effects::Effects;
 use crate::effects::intervene::Job;
 use crate::effects::render::Code;
@@ -48,6 +48,10 @@ pub struct EngineConfig {
     pub record_events: bool,
     /// Extra trusted CA certificates (PEM) for https and tls checks, besides the system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Where what must survive a crash lives (the outbox); `None`: memory only.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// This cpra's name (`--name`): in every code.
+    pub instance: String,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +65,8 @@ impl Default for EngineConfig {
             in_flight_per_worker: None,
             record_events: false,
             ca_file: None,
+            state_dir: None,
+            instance: crate::effects::instance_name(),
         }
     }
 }
@@ -137,6 +143,14 @@ pub struct Engine {
     events: Vec<Event>,
     starts: Vec<u32>,
     scratch: Vec<(u32, u32, u32)>,
+    /// Codes of this tick, `(notifier, code)`, handed to the outbox in one batch.
+    codes_out: Vec<(u32, Code)>,
+    /// Per interned codes set: notifiers that hold incidents (PagerDuty, Alertmanager) and got
+    /// a red, yellow or cyan of it but not its green: they get the green (and gray) too.
+    closers: Vec<Vec<u32>>,
+    /// Open reds to send again: `(due ms, monitor, incident start ms, period ms)`.
+    reminders: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32, u64, u64)>>,
+    remind_default_ms: u64,
 }
 
 impl Engine {
@@ -207,7 +221,16 @@ impl Engine {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let effects = Effects::start(catalog.notifiers.clone())?;
+        let effects = Effects::start(
+            &catalog.notifiers,
+            crate::effects::notify::NotifyOptions {
+                state_dir: cfg.state_dir.clone(),
+                instance: std::sync::Arc::from(cfg.instance.as_str()),
+                alerting: catalog.alerting,
+                ..Default::default()
+            },
+        )?;
+        let closers = closers_of(&catalog);
         // Roots are loaded once, and only when some monitor speaks TLS.
         let tls = if catalog.kinds.iter().any(|k| k.is_tls()) {
             Some(
@@ -290,6 +313,13 @@ impl Engine {
             events: Vec::new(),
             starts: Vec::new(),
             scratch: Vec::new(),
+            codes_out: Vec::new(),
+            closers,
+            reminders: Default::default(),
+            remind_default_ms: catalog
+                .alerting
+                .remind_every
+                .map_or(0, |d| d.as_millis() as u64),
             catalog,
         })
     }
@@ -349,6 +379,8 @@ impl Engine {
         self.fire_lost_deadlines(now_ms);
         self.maintenance(now_ms);
         self.apply_inputs(now_ms);
+        self.remind(now_ms);
+        self.flush_codes();
         if !self.stopping {
             self.dispatch(now_ms);
         }
@@ -498,32 +530,11 @@ impl Engine {
             &mut self.starts,
         );
         self.stats.events += self.events.len() as u64;
-        for e in &self.events {
-            let Some(colour) = e.colour else {
-                continue;
-            };
-            let codes = self.catalog.codes_of[e.monitor as usize];
-            if codes == NONE {
-                continue;
+        for i in 0..self.events.len() {
+            let e = self.events[i];
+            if let Some(colour) = e.colour {
+                self.code_for(&e, colour, false);
             }
-            let route = self.catalog.code_routes[codes as usize][colour as usize];
-            if route.notifier == NONE {
-                continue;
-            }
-            if !route.dispatch {
-                self.stats.codes_recorded[colour as usize] += 1;
-                continue;
-            }
-            self.stats.codes_sent[colour as usize] += 1;
-            self.effects.send_code(
-                route.notifier,
-                Code {
-                    monitor: self.catalog.name(MonitorId(e.monitor)).to_string(),
-                    colour,
-                    event: *e,
-                    wall_ms: self.wall_at_epoch_ms + e.at_ms,
-                },
-            );
         }
         for &m in &self.starts {
             let id = self.catalog.intervention_of[m as usize];
@@ -539,6 +550,102 @@ impl Engine {
         }
         if self.record_events {
             self.recorded.extend_from_slice(&self.events);
+        }
+    }
+
+    /// Routes the code of event `e` to its notifier (and a green or gray also to the notifiers
+    /// holding the incident), and files a reminder for a red.
+    fn code_for(&mut self, e: &Event, colour: Colour, reminder: bool) {
+        let codes = self.catalog.codes_of[e.monitor as usize];
+        if codes == NONE {
+            return;
+        }
+        let route = self.catalog.code_routes[codes as usize][colour as usize];
+        if route.notifier != NONE && !route.dispatch {
+            self.stats.codes_recorded[colour as usize] += 1;
+        } else if route.notifier != NONE {
+            self.push_code(route.notifier, e, colour, reminder);
+        }
+        if matches!(colour, Colour::Green | Colour::Gray) {
+            for k in 0..self.closers[codes as usize].len() {
+                let n = self.closers[codes as usize][k];
+                if n != route.notifier {
+                    self.push_code(n, e, colour, false);
+                }
+            }
+        }
+        if colour == Colour::Red && route.notifier != NONE && route.dispatch {
+            let period = if route.remind_ms > 0 {
+                route.remind_ms
+            } else {
+                self.remind_default_ms
+            };
+            if period > 0 && !reminder {
+                self.reminders.push(std::cmp::Reverse((
+                    e.at_ms + period,
+                    e.monitor,
+                    e.incident_ms,
+                    period,
+                )));
+            }
+        }
+    }
+
+    fn push_code(&mut self, notifier: u32, e: &Event, colour: Colour, reminder: bool) {
+        self.stats.codes_sent[colour as usize] += 1;
+        self.codes_out.push((
+            notifier,
+            Code {
+                monitor: self.catalog.name(MonitorId(e.monitor)).to_string(),
+                colour,
+                event: *e,
+                wall_ms: self.wall_at_epoch_ms + e.at_ms,
+                incident_wall_ms: self.wall_at_epoch_ms + e.incident_ms,
+                reminder,
+            },
+        ));
+    }
+
+    /// Sends again the reds that are still open when their reminder comes due.
+    fn remind(&mut self, now_ms: u64) {
+        while let Some(std::cmp::Reverse((due, m, incident, period))) =
+            self.reminders.peek().copied()
+        {
+            if due > now_ms {
+                break;
+            }
+            self.reminders.pop();
+            let i = m as usize;
+            let state = self.life.state(m);
+            if !matches!(state, State::Down | State::Intervening)
+                || self.life.incident_start_ms[i] != incident
+            {
+                continue; // Recovered (or a new incident, with its own reminder).
+            }
+            let e = Event {
+                monitor: m,
+                from: state,
+                to: state,
+                colour: Some(Colour::Red),
+                cause: lifecycle::Cause::Reminder,
+                reason: Reason::from_u8(self.life.last_reason[i]),
+                status: self.life.last_status[i],
+                failures: self.life.failures[i],
+                at_ms: now_ms,
+                incident_ms: incident,
+            };
+            self.stats.reminders += 1;
+            self.code_for(&e, Colour::Red, true);
+            self.reminders
+                .push(std::cmp::Reverse((now_ms + period, m, incident, period)));
+        }
+    }
+
+    /// Hands this tick's codes to the outbox in one message.
+    fn flush_codes(&mut self) {
+        if !self.codes_out.is_empty() {
+            let batch = std::mem::take(&mut self.codes_out);
+            self.effects.send_codes(batch);
         }
     }
 
@@ -724,10 +831,15 @@ impl Engine {
             codes: stats::CodeCounts {
                 sent: stats::colour_counts(&s.codes_sent),
                 recorded: stats::colour_counts(&s.codes_recorded),
+                reminders: s.reminders,
                 delivered: notify.delivered,
+                failed: notify.failed,
                 undelivered: notify.undelivered,
                 dropped: notify.dropped,
                 failed_attempts: notify.failed_attempts,
+                digests: notify.digests,
+                recovered: notify.recovered,
+                outbox_errors: notify.outbox_errors,
             },
             interventions: stats::InterventionCounts {
                 started: s.interventions_started,
@@ -736,6 +848,31 @@ impl Engine {
             },
         }
     }
+}
+
+/// Per interned codes set, the notifiers that hold incidents and would otherwise never see
+/// the green that closes them (see [`crate::effects::notify::holds_incidents`]).
+fn closers_of(catalog: &Catalog) -> Vec<Vec<u32>> {
+    catalog
+        .code_routes
+        .iter()
+        .map(|routes| {
+            let mut out: Vec<u32> = Vec::new();
+            for c in [Colour::Red, Colour::Yellow, Colour::Cyan] {
+                let r = routes[c as usize];
+                if r.notifier != NONE
+                    && r.dispatch
+                    && !out.contains(&r.notifier)
+                    && crate::effects::notify::holds_incidents(
+                        &catalog.notifiers[r.notifier as usize],
+                    )
+                {
+                    out.push(r.notifier);
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 impl Drop for Engine {

@@ -117,6 +117,7 @@ pub struct Stats {
     pub events: u64,
     pub codes_sent: [u64; 5],
     pub codes_recorded: [u64; 5],
+    pub reminders: u64,
     pub interventions_started: u64,
     pub interventions_succeeded: u64,
     pub interventions_failed: u64,
@@ -153,10 +154,24 @@ pub struct CodeCounts {
     pub sent: Counts,
     /// Codes with `dispatch: false`: recorded, not sent.
     pub recorded: Counts,
+    /// Reminders of open reds sent (also counted in `sent.red`).
+    pub reminders: u64,
+    /// Codes the receivers took.
     pub delivered: u64,
+    /// Codes a receiver refused for good (4xx): recorded as failed, not retried.
+    pub failed: u64,
+    /// Codes still waiting at exit: they stay in the outbox and go out at the next start.
     pub undelivered: u64,
+    /// Codes not stored because the outbox was full.
     pub dropped: u64,
+    /// Send attempts that failed and were retried.
     pub failed_attempts: u64,
+    /// Storm digests sent (each carries many codes).
+    pub digests: u64,
+    /// Codes found in the outbox at start (from an earlier run) and delivered again.
+    pub recovered: u64,
+    /// Outbox writes or acknowledgements that failed.
+    pub outbox_errors: u64,
 }
 
 #[derive(Serialize)]

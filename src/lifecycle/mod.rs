@@ -56,6 +56,10 @@ impl State {
         }
     }
 
+    pub fn from_name(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|v| v.name() == s)
+    }
+
     fn from_u8(v: u8) -> State {
         State::ALL.get(v as usize).copied().unwrap_or(State::Up)
     }
@@ -82,9 +86,30 @@ pub enum Cause {
     Verified,
     MaintenanceStarted,
     MaintenanceEnded,
+    /// Not a transition: an open red sent again (`remind_every`).
+    Reminder,
 }
 
 impl Cause {
+    pub const ALL: [Cause; 12] = [
+        Cause::FirstFailure,
+        Cause::ThresholdReached,
+        Cause::InterventionStarted,
+        Cause::InterventionFailed,
+        Cause::InterventionSucceeded,
+        Cause::InterventionsExhausted,
+        Cause::VerificationFailed,
+        Cause::Recovered,
+        Cause::Verified,
+        Cause::MaintenanceStarted,
+        Cause::MaintenanceEnded,
+        Cause::Reminder,
+    ];
+
+    pub fn from_name(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|v| v.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cause::FirstFailure => "first_failure",
@@ -98,6 +123,7 @@ impl Cause {
             Cause::Verified => "verified",
             Cause::MaintenanceStarted => "maintenance_started",
             Cause::MaintenanceEnded => "maintenance_ended",
+            Cause::Reminder => "reminder",
         }
     }
 }
@@ -138,6 +164,10 @@ pub struct Event {
     /// Consecutive failures at the time of the event.
     pub failures: u16,
     pub at_ms: u64,
+    /// When the monitor's current (or, for green, just closed) episode of trouble began, on the
+    /// engine clock: the first failure after `up`. Notifiers derive the incident id from it,
+    /// so a trigger and its resolve carry the same id.
+    pub incident_ms: u64,
 }
 
 /// Per-intervention policy the lifecycle needs (indexed by interned intervention id).
@@ -165,6 +195,8 @@ pub struct Columns {
     pub last_intervention_ms: Vec<u64>,
     /// Successes still needed to pass verification.
     pub verify_left: Vec<u16>,
+    /// Start of the current episode of trouble (first failure after `up`), engine clock ms.
+    pub incident_start_ms: Vec<u64>,
     pub last_reason: Vec<u8>,
     pub last_status: Vec<u16>,
     // Configuration, copied from the catalog at start so one pass reads one set of columns.
@@ -191,6 +223,7 @@ impl Columns {
             attempts: vec![0; n],
             last_intervention_ms: vec![0; n],
             verify_left: vec![0; n],
+            incident_start_ms: vec![0; n],
             last_reason: vec![Reason::Ok as u8; n],
             last_status: vec![0; n],
             unhealthy_threshold: unhealthy_threshold.to_vec(),
@@ -241,6 +274,7 @@ impl Ctx<'_> {
             status: c.last_status[m],
             failures: c.failures[m],
             at_ms: self.now_ms,
+            incident_ms: c.incident_start_ms[m],
         });
     }
 }
@@ -415,6 +449,7 @@ fn on_failure(
     let has_intervention = c.intervention[m] != NONE;
     match State::from_u8(c.state[m]) {
         State::Up => {
+            c.incident_start_ms[m] = cx.now_ms;
             if reached && has_intervention && may_intervene(c, policies, cx.now_ms, m) {
                 start_intervention(c, cx, m, starts);
                 cx.emit(

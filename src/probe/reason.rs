@@ -81,6 +81,10 @@ impl Reason {
         }
     }
 
+    pub fn from_name(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|v| v.name() == s)
+    }
+
     pub fn from_u8(v: u8) -> Reason {
         Reason::ALL
             .get(v as usize)

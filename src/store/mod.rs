@@ -169,6 +169,8 @@ pub struct CodeRoute {
     /// Interned notifier, or [`NONE`] when the colour has no code.
     pub notifier: u32,
     pub dispatch: bool,
+    /// `remind_every` of this code in ms; 0 = the `alerting` block's default.
+    pub remind_ms: u64,
 }
 
 /// The read-only half of the store. Built once by [`StoreBuilder`], then shared.
@@ -196,6 +198,8 @@ pub struct Catalog {
     /// Per interned codes set, per colour (`Colour as usize`).
     pub code_routes: Vec<[CodeRoute; 5]>,
     pub notifiers: Vec<NotifierSpec>,
+    /// The file's `alerting:` block (storm digests, reminders).
+    pub alerting: crate::config::model::AlertingSpec,
     /// Maintenance windows, `(monitor, window)`, sorted by start.
     pub maintenance: Vec<(MonitorId, MaintenanceWindow)>,
     /// Per monitor: its position in the config file (`monitors[i]`). Store order is not file
@@ -586,6 +590,7 @@ impl StoreBuilder {
             let mut routes = [CodeRoute {
                 notifier: NONE,
                 dispatch: false,
+                remind_ms: 0,
             }; 5];
             for (i, c) in spec.codes.by_colour.iter().enumerate() {
                 if let Some(c) = c {
@@ -596,6 +601,7 @@ impl StoreBuilder {
                             c.notify.clone(),
                         ),
                         dispatch: c.dispatch,
+                        remind_ms: c.remind_every.map_or(0, |d| d.as_millis() as u64),
                     };
                 }
             }

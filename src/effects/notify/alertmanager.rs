@@ -1,0 +1,164 @@
+//! The Alertmanager notifier: API v2, `POST {url}/api/v2/alerts`, many alerts per request.
+//!
+//! One alert per monitor, labelled `alertname` (`CpraMonitor`), `monitor`, `severity`,
+//! `colour` and `instance` (this cpra's `--name`), annotated with a summary and description.
+//! Red, yellow and cyan fire it (a new colour resolves the alert of the previous one, whose
+//! labels differ); green and gray resolve it by `endsAt`. Alertmanager groups and deduplicates
+//! by itself, so codes are batched, never digested. Firing alerts are posted again every
+//! [`ALERTMANAGER_REPOST_MS`] with `endsAt` [`ALERTMANAGER_ALERT_TTL_MS`] ahead, as Prometheus
+//! does: they stay active while the monitor is down, and expire on their own if this cpra
+//! disappears. A resolve names every colour's label set, so it also ends an alert that an
+//! earlier run of cpra fired.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::model::Colour;
+use crate::effects::notify::http::Endpoint;
+use crate::effects::notify::{Context, Notifier, Outgoing, SendError, Shape};
+use crate::effects::render::{Code, rfc3339, severity, texts};
+use crate::limits::{
+    ALERTMANAGER_ALERT_TTL_MS, ALERTMANAGER_BATCH_ALERTS_MAX, ALERTMANAGER_REPOST_MS,
+};
+
+pub const ALERTNAME: &str = "CpraMonitor";
+
+/// A firing alert as last posted.
+struct Firing {
+    colour: Colour,
+    starts_ms: u64,
+    summary: String,
+    description: String,
+}
+
+pub struct Alertmanager {
+    endpoint: Endpoint,
+    alerts_url: String,
+    instance: std::sync::Arc<str>,
+    firing: HashMap<String, Firing>,
+}
+
+impl Alertmanager {
+    pub fn new(url: &str, cx: &Context) -> Alertmanager {
+        let base = url.trim_end_matches('/');
+        let alerts_url = if base.ends_with("/api/v2/alerts") {
+            base.to_string()
+        } else {
+            format!("{base}/api/v2/alerts")
+        };
+        Alertmanager {
+            endpoint: Endpoint::new(&alerts_url, &[], cx.timeout),
+            alerts_url,
+            instance: cx.instance.clone(),
+            firing: HashMap::new(),
+        }
+    }
+
+    fn alert(&self, monitor: &str, f: &Firing, ends_ms: u64) -> serde_json::Value {
+        serde_json::json!({
+            "labels": {
+                "alertname": ALERTNAME,
+                "monitor": monitor,
+                "severity": severity(f.colour),
+                "colour": f.colour.name(),
+                "instance": &*self.instance,
+            },
+            "annotations": { "summary": f.summary, "description": f.description },
+            "startsAt": rfc3339(f.starts_ms),
+            "endsAt": rfc3339(ends_ms),
+        })
+    }
+
+    /// The alerts one code turns into (a new firing alert and resolves of the others).
+    fn alerts_for(&mut self, code: &Code, now_ms: u64, out: &mut Vec<serde_json::Value>) {
+        let fires = matches!(code.colour, Colour::Red | Colour::Yellow | Colour::Cyan);
+        let (summary, _, _, message) = texts(code);
+        let starts_ms = code.incident_wall_ms.min(code.wall_ms);
+        // Resolve every other colour's label set (all of them when the incident closes).
+        for c in [Colour::Red, Colour::Yellow, Colour::Cyan] {
+            if fires && c == code.colour {
+                continue;
+            }
+            let f = Firing {
+                colour: c,
+                starts_ms,
+                summary: summary.clone(),
+                description: message.clone(),
+            };
+            out.push(self.alert(&code.monitor, &f, code.wall_ms.max(starts_ms)));
+        }
+        if fires {
+            let f = Firing {
+                colour: code.colour,
+                starts_ms,
+                summary,
+                description: message,
+            };
+            out.push(self.alert(&code.monitor, &f, now_ms + ALERTMANAGER_ALERT_TTL_MS));
+            self.firing.insert(code.monitor.clone(), f);
+        } else {
+            self.firing.remove(&code.monitor);
+        }
+    }
+
+    fn post(&self, alerts: &[serde_json::Value]) -> Result<(), SendError> {
+        for chunk in alerts.chunks(ALERTMANAGER_BATCH_ALERTS_MAX) {
+            let bytes = serde_json::to_vec(chunk).unwrap_or_default();
+            let answer = self
+                .endpoint
+                .post_json(Some(&self.alerts_url), &bytes, &[])?;
+            self.endpoint.judge(&answer)?;
+        }
+        Ok(())
+    }
+}
+
+fn wall_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Notifier for Alertmanager {
+    fn describe(&self) -> String {
+        format!("alertmanager ({})", self.endpoint.host())
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            batch_max: ALERTMANAGER_BATCH_ALERTS_MAX / 4,
+            digests: false,
+            ..Shape::default()
+        }
+    }
+
+    fn send(&mut self, msg: &Outgoing<'_>) -> Result<(), SendError> {
+        let codes = match msg {
+            Outgoing::Codes(c) => *c,
+            Outgoing::Digest(d) => d.codes,
+        };
+        let now = wall_now_ms();
+        let mut alerts = Vec::with_capacity(codes.len() * 3);
+        for code in codes {
+            self.alerts_for(code, now, &mut alerts);
+        }
+        self.post(&alerts)
+    }
+
+    fn maintain(&mut self, _now: Instant) -> Result<(), SendError> {
+        if self.firing.is_empty() {
+            return Ok(());
+        }
+        let ends = wall_now_ms() + ALERTMANAGER_ALERT_TTL_MS;
+        let alerts: Vec<serde_json::Value> = self
+            .firing
+            .iter()
+            .map(|(m, f)| self.alert(m, f, ends))
+            .collect();
+        self.post(&alerts)
+    }
+
+    fn maintain_every(&self) -> Option<Duration> {
+        Some(Duration::from_millis(ALERTMANAGER_REPOST_MS))
+    }
+}

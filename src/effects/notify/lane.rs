@@ -1,0 +1,365 @@
+//! A delivery lane: one thread that delivers for one or a few notifiers.
+//!
+//! Per notifier (a [`Slot`]): arriving codes pass the storm window (singles to the queue,
+//! storm codes held for the window's digest), the queue is sent in order, one request at a
+//! time, paced by the notifier's `min_interval`. A failed send parks the slot with exponential
+//! backoff (or the receiver's `Retry-After`) and keeps the message at the head of the queue:
+//! later codes never overtake or overwrite it. A message refused for good (4xx) is recorded as
+//! failed and acknowledged, so it leaves the outbox. Everything delivered or refused is
+//! acknowledged to the hub, which removes it from the outbox.
+//!
+//! At shutdown each slot flushes its digest and gets one more pass until the grace deadline;
+//! what is still queued stays in the outbox for the next start.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::effects::notify::hub::HubMsg;
+use crate::effects::notify::storm::{Route, Storm};
+use crate::effects::notify::{Counters, Digest, Notifier, Outgoing, Retry, SendError, Shape};
+use crate::effects::render::Code;
+use crate::limits::{NOTIFY_BACKOFF_INITIAL_MS, NOTIFY_BACKOFF_MAX_MS};
+
+/// Messages to a lane.
+pub enum LaneMsg {
+    /// A stored code for the lane's slot `slot`.
+    Code {
+        slot: usize,
+        seq: u64,
+        code: Box<Code>,
+    },
+    /// Deliver what can be delivered before `until`, then exit.
+    Shutdown { until: Instant },
+}
+
+/// A code waiting in a lane, with its outbox sequence number.
+struct Pending {
+    seq: u64,
+    code: Box<Code>,
+}
+
+enum Message {
+    Single(Pending),
+    Digest {
+        codes: Vec<Pending>,
+        start_ms: u64,
+        end_ms: u64,
+    },
+}
+
+/// One notifier's delivery state.
+pub struct Slot {
+    notifier: Box<dyn Notifier>,
+    shape: Shape,
+    storm: Storm,
+    /// Codes held for the current storm digest.
+    held: Vec<Pending>,
+    queue: VecDeque<Message>,
+    backoff_ms: u64,
+    next_try: Option<Instant>,
+    last_send: Option<Instant>,
+    next_maintain: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl Slot {
+    pub fn new(notifier: Box<dyn Notifier>, storm: Storm, now: Instant) -> Slot {
+        let shape = notifier.shape();
+        let storm = if shape.digests { storm } else { Storm::off() };
+        let next_maintain = notifier.maintain_every().map(|d| now + d);
+        Slot {
+            notifier,
+            shape,
+            storm,
+            held: Vec::new(),
+            queue: VecDeque::new(),
+            backoff_ms: NOTIFY_BACKOFF_INITIAL_MS,
+            next_try: None,
+            last_send: None,
+            next_maintain,
+            last_error: None,
+        }
+    }
+
+    fn take(&mut self, p: Pending, now_ms: u64) {
+        match self.storm.route(now_ms) {
+            Route::Single => self.queue.push_back(Message::Single(p)),
+            Route::Digest => self.held.push(p),
+        }
+    }
+
+    /// Moves the held codes into a digest message when the window is over (or `force`).
+    fn flush_digest(&mut self, now_ms: u64, force: bool) {
+        let Some(at) = self.storm.flush_at() else {
+            return;
+        };
+        if !force && now_ms < at {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        let start_ms = self.storm.flush(now_ms, held.len()).unwrap_or(now_ms);
+        if !held.is_empty() {
+            self.queue.push_back(Message::Digest {
+                codes: held,
+                start_ms,
+                end_ms: now_ms,
+            });
+        }
+    }
+
+    /// The next instant this slot has something to do.
+    fn next_wake(&self, now: Instant, now_ms: u64) -> Option<Instant> {
+        let mut t: Option<Instant> = self.next_maintain;
+        let mut consider = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        if let Some(at) = self.storm.flush_at() {
+            consider(now + Duration::from_millis(at.saturating_sub(now_ms)));
+        }
+        if !self.queue.is_empty() {
+            let mut ready = self.next_try.unwrap_or(now);
+            if let Some(last) = self.last_send {
+                ready = ready.max(last + self.shape.min_interval);
+            }
+            consider(ready);
+        }
+        t
+    }
+
+    fn parked(&self, now: Instant) -> bool {
+        self.next_try.is_some_and(|t| t > now)
+            || self.last_send.is_some_and(|l| {
+                !self.shape.min_interval.is_zero() && l + self.shape.min_interval > now
+            })
+    }
+
+    /// Sends queued messages until the queue is empty, a send fails, or pacing says wait.
+    fn pump(&mut self, now: Instant, out: &mut Vec<u64>, counters: &Counters, final_pass: bool) {
+        while !self.queue.is_empty() {
+            if !final_pass && self.parked(Instant::now().max(now)) {
+                return;
+            }
+            let n = self.sendable();
+            let result = self.send_front(n);
+            self.last_send = Some(Instant::now());
+            match result {
+                Ok(()) => {
+                    let (seqs, digest) = self.pop(n);
+                    Counters::add(&counters.delivered, seqs.len() as u64);
+                    Counters::add(&counters.digests, u64::from(digest));
+                    out.extend(seqs);
+                    self.backoff_ms = NOTIFY_BACKOFF_INITIAL_MS;
+                    self.next_try = None;
+                    self.last_error = None;
+                }
+                Err(e) if e.retry == Retry::Never => {
+                    let (seqs, _) = self.pop(n);
+                    eprintln!(
+                        "cpra: notifier {}: {} code(s) refused, recorded as failed: {}",
+                        self.notifier.describe(),
+                        seqs.len(),
+                        e.message
+                    );
+                    Counters::add(&counters.failed, seqs.len() as u64);
+                    out.extend(seqs);
+                }
+                Err(e) => {
+                    Counters::add(&counters.failed_attempts, 1);
+                    self.park(e);
+                    return;
+                }
+            }
+            if final_pass && self.queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn park(&mut self, e: SendError) {
+        let wait_ms = match e.retry {
+            Retry::After(d) => (d.as_millis() as u64).max(self.backoff_ms),
+            _ => self.backoff_ms,
+        };
+        if self.last_error.as_deref() != Some(e.message.as_str()) {
+            eprintln!(
+                "cpra: notifier {}: {}; {} message(s) kept, retrying in {} ms",
+                self.notifier.describe(),
+                e.message,
+                self.queue.len(),
+                wait_ms
+            );
+        }
+        self.last_error = Some(e.message);
+        self.next_try = Some(Instant::now() + Duration::from_millis(wait_ms));
+        self.backoff_ms = (self.backoff_ms * 2).min(NOTIFY_BACKOFF_MAX_MS);
+    }
+
+    /// Messages at the head that go in one request: a digest alone, or up to `batch_max`
+    /// singles.
+    fn sendable(&self) -> usize {
+        match self.queue.front() {
+            Some(Message::Digest { .. }) => 1,
+            _ => self
+                .queue
+                .iter()
+                .take(self.shape.batch_max.max(1))
+                .take_while(|m| matches!(m, Message::Single(_)))
+                .count(),
+        }
+    }
+
+    fn send_front(&mut self, n: usize) -> Result<(), SendError> {
+        match self.queue.front() {
+            Some(Message::Digest {
+                codes,
+                start_ms,
+                end_ms,
+            }) => {
+                let refs: Vec<&Code> = codes.iter().map(|p| &*p.code).collect();
+                let d = Digest {
+                    codes: &refs,
+                    window_start_ms: *start_ms,
+                    window_end_ms: *end_ms,
+                };
+                self.notifier.send(&Outgoing::Digest(&d))
+            }
+            Some(Message::Single(_)) => {
+                let refs: Vec<&Code> = self
+                    .queue
+                    .iter()
+                    .take(n)
+                    .filter_map(|m| match m {
+                        Message::Single(p) => Some(&*p.code),
+                        Message::Digest { .. } => None,
+                    })
+                    .collect();
+                self.notifier.send(&Outgoing::Codes(&refs))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the `n` messages just sent; their seqs, and whether it was a digest.
+    fn pop(&mut self, n: usize) -> (Vec<u64>, bool) {
+        let mut seqs = Vec::new();
+        let mut digest = false;
+        for _ in 0..n {
+            match self.queue.pop_front() {
+                Some(Message::Single(p)) => seqs.push(p.seq),
+                Some(Message::Digest { codes, .. }) => {
+                    digest = true;
+                    seqs.extend(codes.iter().map(|p| p.seq));
+                }
+                None => break,
+            }
+        }
+        (seqs, digest)
+    }
+
+    fn maintain(&mut self, now: Instant) {
+        let (Some(at), Some(every)) = (self.next_maintain, self.notifier.maintain_every()) else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        self.next_maintain = Some(now + every);
+        if let Err(e) = self.notifier.maintain(now) {
+            eprintln!(
+                "cpra: notifier {}: periodic update failed: {}",
+                self.notifier.describe(),
+                e.message
+            );
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.held.len()
+            + self
+                .queue
+                .iter()
+                .map(|m| match m {
+                    Message::Single(_) => 1,
+                    Message::Digest { codes, .. } => codes.len(),
+                })
+                .sum::<usize>()
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs a lane until `Shutdown` (or the hub goes away).
+pub fn run(
+    mut slots: Vec<Slot>,
+    rx: Receiver<LaneMsg>,
+    hub: Sender<HubMsg>,
+    counters: Arc<Counters>,
+) {
+    let mut acks = Vec::new();
+    let mut until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let now_ms = wall_ms();
+        let wake = slots
+            .iter()
+            .filter_map(|s| s.next_wake(now, now_ms))
+            .min()
+            .map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(now)
+            });
+        match rx.recv_timeout(wake) {
+            Ok(msg) => {
+                let mut next = Some(msg);
+                while let Some(m) = next.take() {
+                    match m {
+                        LaneMsg::Code { slot, seq, code } => {
+                            if let Some(s) = slots.get_mut(slot) {
+                                s.take(Pending { seq, code }, wall_ms());
+                            }
+                        }
+                        LaneMsg::Shutdown { until: u } => until = Some(u),
+                    }
+                    next = rx.try_recv().ok();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => until = Some(Instant::now()),
+        }
+        let now = Instant::now();
+        let now_ms = wall_ms();
+        for s in slots.iter_mut() {
+            s.flush_digest(now_ms, until.is_some());
+            if until.is_none() {
+                s.maintain(now);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                continue;
+            }
+            s.pump(now, &mut acks, &counters, until.is_some());
+        }
+        if !acks.is_empty() {
+            let _ = hub.send(HubMsg::Ack(std::mem::take(&mut acks)));
+        }
+        if until.is_some() {
+            for s in &slots {
+                let left = s.queued();
+                if left > 0 {
+                    eprintln!(
+                        "cpra: notifier {}: {left} code(s) not delivered before exit; kept in the outbox for the next start{}",
+                        s.notifier.describe(),
+                        s.last_error
+                            .as_deref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            let _ = hub.send(HubMsg::LaneDone);
+            return;
+        }
+    }
+}
