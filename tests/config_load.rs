@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cpra::config::model::{
     CodeSpec, Colour, DnsRecordType, InterventionAction, MaintenanceWindow, MonitorSpec,
-    NotifierSpec, PulseKind, Scheme, StatusRange,
+    NotifierSpec, PulseKind, Scheme, SmtpTls, StatusRange,
 };
 use cpra::config::{ConfigError, Env, Format, LoadErrors, LoadOptions, load_all, load_bytes};
 
@@ -138,7 +138,8 @@ fn full_yaml_parses_every_feature() {
             notify: NotifierSpec::PagerDuty {
                 routing_key: "R0UT1NG".into(),
                 url: None
-            }
+            },
+            remind_every: None,
         }
     );
     assert_eq!(
@@ -153,7 +154,8 @@ fn full_yaml_parses_every_feature() {
             dispatch: true,
             notify: NotifierSpec::Slack {
                 hook: "https://hooks.slack.com/services/T/B/X".into()
-            }
+            },
+            remind_every: None,
         }
     );
     assert_eq!(
@@ -163,7 +165,8 @@ fn full_yaml_parses_every_feature() {
             notify: NotifierSpec::Webhook {
                 url: "http://hooks.internal/cpra".into(),
                 headers: vec![("X-Key".into(), "k1".into())]
-            }
+            },
+            remind_every: None,
         }
     );
     assert_eq!(
@@ -194,7 +197,10 @@ fn full_yaml_parses_every_feature() {
         Some(&NotifierSpec::Email {
             smtp: "mail.example.com:587".into(),
             from: "cpra@example.com".into(),
-            to: vec!["ops@example.com".into(), "oncall@example.com".into()]
+            to: vec!["ops@example.com".into(), "oncall@example.com".into()],
+            username: None,
+            password: None,
+            tls: SmtpTls::Opportunistic,
         })
     );
 
@@ -592,11 +598,6 @@ fn unsupported_features_are_refused_at_their_field() {
             26,
             "intervention action docker",
         ),
-        want("monitors[0].codes.red.notify", 32, "notifier pagerduty"),
-        want("monitors[0].codes.green.notify", 34, "notifier slack"),
-        want("monitors[0].codes.cyan.notify", 35, "notifier webhook"),
-        want("monitors[0].codes.gray.notify", 36, "notifier alertmanager"),
-        want("monitors[1].codes.red.notify", 51, "notifier email"),
         want(
             "monitors[3].intervention.action",
             84,
@@ -604,7 +605,7 @@ fn unsupported_features_are_refused_at_their_field() {
         ),
     ];
     assert_eq!(got, expect, "\n{err}");
-    // http(s) + tcp + tls + exec + log is what this build runs.
+    // Every pulse, exec and every notifier is what this build runs.
     let ok = "monitors:\n- name: a\n  pulse_check: {type: http, interval: 10s, timeout: 1s, config: {url: 'http://h/'}}\n  intervention: {action: exec, target: {command: [/bin/true]}}\n  codes: {red: {notify: log, config: {file: a.log}}}\n";
     assert!(load_text(ok, Format::Yaml, &LoadOptions::default()).is_ok());
 }
@@ -958,4 +959,158 @@ fn files_by_name() {
         .to_string();
     assert!(e.starts_with("cannot read "), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn alerting_block_is_read_in_yaml_and_json_and_checked() {
+    use cpra::config::model::AlertingSpec;
+    let mon = "  - {name: a, pulse_check: {type: tcp, interval: 1s, timeout: 1s, config: {host: 127.0.0.1, port: 1}}, codes: {red: {notify: log, config: {file: a.log}, remind_every: 1h}}}\n";
+    let yaml = format!(
+        "alerting:\n  storm_threshold: 25\n  storm_window: 30s\n  remind_every: 2h\nmonitors:\n{mon}"
+    );
+    let report = load_bytes(
+        yaml.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let want = AlertingSpec {
+        storm_threshold: 25,
+        storm_window: Duration::from_secs(30),
+        remind_every: Some(Duration::from_secs(7200)),
+    };
+    assert_eq!(report.alerting, want);
+    // After the list too, and absent means the defaults.
+    let after = format!("monitors:\n{mon}alerting: {{storm_threshold: 0}}\n");
+    let r = load_bytes(
+        after.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap();
+    assert_eq!(r.alerting.storm_threshold, 0);
+    assert_eq!(r.alerting.storm_window, Duration::from_secs(10));
+    let none = format!("monitors:\n{mon}");
+    let mut got = Vec::new();
+    let r = load_bytes(
+        none.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |s| got.push(s),
+    )
+    .unwrap();
+    assert_eq!(r.alerting, AlertingSpec::default());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(
+        got[0].codes.get(Colour::Red).unwrap().remind_every,
+        Some(Duration::from_secs(3600))
+    );
+    // JSON.
+    let json = br#"{"alerting": {"storm_threshold": 3, "storm_window": "5s"}, "monitors": []}"#;
+    let r = load_bytes(json, Format::Json, &LoadOptions::default(), &mut |_| ()).unwrap();
+    assert_eq!(
+        (r.alerting.storm_threshold, r.alerting.storm_window),
+        (3, Duration::from_secs(5))
+    );
+    // Errors are located; unknown keys warn (errors with --strict).
+    let bad = format!("alerting:\n  storm_window: soon\n  storm_treshold: 5\nmonitors:\n{mon}");
+    let err = load_bytes(
+        bad.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_err();
+    let e = &err.errors[0];
+    assert_eq!(
+        (e.path.as_str(), e.line),
+        ("alerting.storm_window", Some(2)),
+        "{err}"
+    );
+    let warn = format!("alerting:\n  storm_treshold: 5\nmonitors:\n{mon}");
+    let r = load_bytes(
+        warn.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap();
+    assert!(
+        r.warnings[0].to_string().contains("storm_threshold"),
+        "{:?}",
+        r.warnings
+    );
+    let strict = LoadOptions {
+        strict: true,
+        ..LoadOptions::default()
+    };
+    assert!(load_bytes(warn.as_bytes(), Format::Yaml, &strict, &mut |_| ()).is_err());
+}
+
+#[test]
+fn alerting_block_is_read_by_the_parallel_yaml_reader() {
+    let mut y = String::from("alerting:\n  storm_threshold: 42\nmonitors:\n");
+    for i in 0..20_000 {
+        y.push_str(&format!(
+            "  - name: m{i}\n    pulse_check: {{type: tcp, interval: 1s, timeout: 1s, config: {{host: 127.0.0.1, port: 1}}}}\n"
+        ));
+    }
+    let opts = LoadOptions {
+        threads: 2,
+        chunk_bytes: 64 * 1024,
+        forbid_fallback: true,
+        ..LoadOptions::default()
+    };
+    let r = load_bytes(y.as_bytes(), Format::Yaml, &opts, &mut |_| ())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.monitors, 20_000);
+    assert_eq!(r.alerting.storm_threshold, 42);
+    // After the list: read by the last slice.
+    let tail = y.replacen("alerting:\n  storm_threshold: 42\n", "", 1)
+        + "alerting: {storm_threshold: 7}\n";
+    let r = load_bytes(tail.as_bytes(), Format::Yaml, &opts, &mut |_| ())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.alerting.storm_threshold, 7);
+}
+
+#[test]
+fn email_notifier_keys() {
+    let m = |cfg: &str| {
+        format!(
+            "monitors:\n  - {{name: a, pulse_check: {{type: tcp, interval: 1s, timeout: 1s, config: {{host: 127.0.0.1, port: 1}}}}, codes: {{red: {{notify: email, config: {{smtp: 'mail:587', from: a@b.c, to: x@y.z, {cfg}}}}}}}}}\n"
+        )
+    };
+    let one = |cfg: &str| -> Result<NotifierSpec, String> {
+        let mut got = Vec::new();
+        load_bytes(
+            m(cfg).as_bytes(),
+            Format::Yaml,
+            &LoadOptions::default(),
+            &mut |s| got.push(s),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(got[0].codes.get(Colour::Red).unwrap().notify.clone())
+    };
+    match one("username: u, password: p, tls: implicit").unwrap() {
+        NotifierSpec::Email {
+            username,
+            password,
+            tls,
+            ..
+        } => {
+            assert_eq!(
+                (username.as_deref(), password.as_deref(), tls),
+                (Some("u"), Some("p"), SmtpTls::Implicit)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        one("tls: maybe")
+            .unwrap_err()
+            .contains("starttls, implicit or none")
+    );
+    assert!(one("password: p").unwrap_err().contains("needs a username"));
 }

@@ -211,6 +211,22 @@ pub fn check(args: &CheckArgs) -> i32 {
                 println!("  {t:<6} {n}");
             }
             println!("  targets (distinct host:port): {}", cat.targets.len());
+            if !cat.notifiers.is_empty() {
+                println!("  notifiers: {}", cat.notifiers.len());
+                let cx = crate::effects::notify::Context {
+                    instance: std::sync::Arc::from("check"),
+                    timeout: Duration::from_secs(1),
+                };
+                for spec in cat.notifiers.iter().take(20) {
+                    match crate::effects::notify::build(spec, &cx) {
+                        Ok(n) => println!("    {}", n.describe()),
+                        Err(e) => println!("    {} (cannot start: {e})", spec.type_name()),
+                    }
+                }
+                if cat.notifiers.len() > 20 {
+                    println!("    ... and {} more", cat.notifiers.len() - 20);
+                }
+            }
             let unresolved = cat.targets.iter().filter(|t| t.addr.is_none()).count();
             if unresolved > 0 {
                 println!("  targets that did not resolve (checks will fail `dns`): {unresolved}");

@@ -725,8 +725,9 @@ impl Engine {
     pub fn status_line(&mut self) -> String {
         let secs = self.window_start.elapsed().as_secs_f64().max(1e-3);
         let counts = self.life.state_counts();
+        let n = self.effects.notify_counters().snapshot();
         let line = format!(
-            "cpra: checks/s={:.1} (expected {:.1}) up={} degraded={} down={} intervening={} verifying={} maintenance={} lateness p50={:.1}ms p99={:.1}ms skipped={} deferred={} lost={} codes={}",
+            "cpra: checks/s={:.1} (expected {:.1}) up={} degraded={} down={} intervening={} verifying={} maintenance={} lateness p50={:.1}ms p99={:.1}ms skipped={} deferred={} lost={} codes={} delivered={} queued={} failed={} dropped={}",
             self.window_checks as f64 / secs,
             self.catalog.expected_checks_per_s(),
             counts[State::Up as usize],
@@ -741,6 +742,10 @@ impl Engine {
             self.stats.deferred,
             self.stats.lost,
             self.stats.codes_sent.iter().sum::<u64>(),
+            n.delivered,
+            n.undelivered,
+            n.failed,
+            n.dropped,
         );
         self.window_start = Instant::now();
         self.window_checks = 0;

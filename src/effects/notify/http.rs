@@ -66,6 +66,7 @@ impl Endpoint {
         &self.host
     }
 
+    #[cfg(test)]
     pub fn secrets(&self) -> &[String] {
         &self.secrets
     }

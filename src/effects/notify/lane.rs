@@ -363,3 +363,233 @@ pub fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Colour;
+    use crate::lifecycle::{Cause, Event, State};
+    use crate::probe::reason::Reason;
+    use std::sync::Mutex;
+    use std::sync::mpsc::channel;
+
+    /// What the recording notifier saw: sizes of singles batches (positive) and digests
+    /// (negative), in order, and the monitors.
+    #[derive(Default)]
+    struct Seen {
+        sends: Vec<i64>,
+        monitors: Vec<String>,
+        attempts: usize,
+    }
+
+    /// A notifier for testing the lane: records, and fails as told.
+    struct Recorder {
+        seen: Arc<Mutex<Seen>>,
+        /// Errors to return on the next attempts, in order.
+        fail: VecDeque<SendError>,
+        shape: Shape,
+    }
+
+    impl Notifier for Recorder {
+        fn describe(&self) -> String {
+            "recorder".into()
+        }
+        fn shape(&self) -> Shape {
+            self.shape
+        }
+        fn send(&mut self, msg: &Outgoing<'_>) -> Result<(), SendError> {
+            let mut s = self.seen.lock().unwrap();
+            s.attempts += 1;
+            if let Some(e) = self.fail.pop_front() {
+                return Err(e);
+            }
+            let (n, codes) = match msg {
+                Outgoing::Codes(c) => (c.len() as i64, *c),
+                Outgoing::Digest(d) => (-(d.codes.len() as i64), d.codes),
+            };
+            s.sends.push(n);
+            s.monitors.extend(codes.iter().map(|c| c.monitor.clone()));
+            Ok(())
+        }
+    }
+
+    fn code(i: usize) -> Box<Code> {
+        Box::new(Code {
+            monitor: format!("m{i}"),
+            colour: Colour::Red,
+            event: Event {
+                monitor: i as u32,
+                from: State::Up,
+                to: State::Down,
+                colour: Some(Colour::Red),
+                cause: Cause::ThresholdReached,
+                reason: Reason::Refused,
+                status: 0,
+                failures: 1,
+                at_ms: 0,
+                incident_ms: 0,
+            },
+            wall_ms: 0,
+            incident_wall_ms: 0,
+            reminder: false,
+        })
+    }
+
+    struct Harness {
+        tx: Sender<LaneMsg>,
+        hub: Receiver<HubMsg>,
+        seen: Arc<Mutex<Seen>>,
+        counters: Arc<Counters>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    fn start(fail: Vec<SendError>, shape: Shape, storm: Storm) -> Harness {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let n = Recorder {
+            seen: seen.clone(),
+            fail: fail.into(),
+            shape,
+        };
+        let slot = Slot::new(Box::new(n), storm, Instant::now());
+        let (tx, rx) = channel();
+        let (htx, hub) = channel();
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let thread = std::thread::spawn(move || run(vec![slot], rx, htx, c));
+        Harness {
+            tx,
+            hub,
+            seen,
+            counters,
+            thread,
+        }
+    }
+
+    impl Harness {
+        fn send(&self, range: std::ops::Range<usize>) {
+            for i in range {
+                self.tx
+                    .send(LaneMsg::Code {
+                        slot: 0,
+                        seq: i as u64,
+                        code: code(i),
+                    })
+                    .unwrap();
+            }
+        }
+        /// Stops the lane and returns every acknowledged seq, sorted.
+        fn stop(self, grace: Duration) -> (Vec<u64>, Arc<Mutex<Seen>>, Arc<Counters>) {
+            self.tx
+                .send(LaneMsg::Shutdown {
+                    until: Instant::now() + grace,
+                })
+                .unwrap();
+            self.thread.join().unwrap();
+            let mut acks: Vec<u64> = Vec::new();
+            for m in self.hub.try_iter() {
+                if let HubMsg::Ack(a) = m {
+                    acks.extend(a);
+                }
+            }
+            acks.sort();
+            (acks, self.seen, self.counters)
+        }
+    }
+
+    fn wait_for(seen: &Arc<Mutex<Seen>>, monitors: usize, limit: Duration) {
+        let t0 = Instant::now();
+        while seen.lock().unwrap().monitors.len() < monitors && t0.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_burst_is_singles_then_one_digest_and_everything_is_acked() {
+        let h = start(vec![], Shape::default(), Storm::new(10, 200));
+        h.send(0..25);
+        wait_for(&h.seen, 25, Duration::from_secs(5));
+        let seen = h.seen.clone();
+        let (acks, _, c) = h.stop(Duration::from_secs(1));
+        let s = seen.lock().unwrap();
+        assert_eq!(s.sends, [vec![1; 10], vec![-15]].concat());
+        assert_eq!(acks, (0..25).collect::<Vec<u64>>());
+        assert_eq!(c.snapshot().delivered, 25);
+        assert_eq!(c.snapshot().digests, 1);
+    }
+
+    #[test]
+    fn shutdown_flushes_a_pending_digest() {
+        let h = start(vec![], Shape::default(), Storm::new(2, 60_000));
+        h.send(0..5);
+        std::thread::sleep(Duration::from_millis(100));
+        let (acks, seen, _) = h.stop(Duration::from_secs(1));
+        assert_eq!(seen.lock().unwrap().sends, vec![1, 1, -3]);
+        assert_eq!(acks.len(), 5);
+    }
+
+    #[test]
+    fn failures_back_off_and_keep_order() {
+        let fail = vec![SendError::backoff("down"), SendError::backoff("down")];
+        let h = start(fail, Shape::default(), Storm::off());
+        let t0 = Instant::now();
+        h.send(0..3);
+        wait_for(&h.seen, 3, Duration::from_secs(10));
+        // 1 s then 2 s of backoff before the third attempt.
+        assert!(
+            t0.elapsed() >= Duration::from_millis(2900),
+            "{:?}",
+            t0.elapsed()
+        );
+        let (acks, seen, c) = h.stop(Duration::from_secs(1));
+        let s = seen.lock().unwrap();
+        assert_eq!(s.monitors, vec!["m0", "m1", "m2"]);
+        assert_eq!(s.attempts, 5);
+        assert_eq!(acks, vec![0, 1, 2]);
+        assert_eq!(c.snapshot().failed_attempts, 2);
+    }
+
+    #[test]
+    fn refused_for_good_is_failed_acked_and_not_retried() {
+        let h = start(
+            vec![SendError::never("400 bad")],
+            Shape::default(),
+            Storm::off(),
+        );
+        h.send(0..2);
+        wait_for(&h.seen, 1, Duration::from_secs(5));
+        let (acks, seen, c) = h.stop(Duration::from_secs(1));
+        assert_eq!(seen.lock().unwrap().monitors, vec!["m1"]);
+        assert_eq!(acks, vec![0, 1]);
+        assert_eq!(c.snapshot().failed, 1);
+        assert_eq!(c.snapshot().delivered, 1);
+    }
+
+    #[test]
+    fn batches_up_to_batch_max_and_paces() {
+        let shape = Shape {
+            batch_max: 4,
+            digests: false,
+            min_interval: Duration::from_millis(100),
+        };
+        let h = start(vec![], shape, Storm::new(1, 10));
+        h.send(0..10);
+        wait_for(&h.seen, 10, Duration::from_secs(5));
+        let (_, seen, _) = h.stop(Duration::from_secs(1));
+        let s = seen.lock().unwrap();
+        // Digests are off for this shape even though the storm settings would start one.
+        assert!(s.sends.iter().all(|n| *n > 0 && *n <= 4), "{:?}", s.sends);
+        assert_eq!(s.sends.iter().sum::<i64>(), 10);
+    }
+
+    #[test]
+    fn what_fails_at_shutdown_stays_unacknowledged_within_the_grace() {
+        let fail = vec![SendError::backoff("x"); 100];
+        let h = start(fail, Shape::default(), Storm::off());
+        h.send(0..3);
+        std::thread::sleep(Duration::from_millis(50));
+        let t0 = Instant::now();
+        let (acks, _, _) = h.stop(Duration::from_millis(300));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        assert!(acks.is_empty());
+    }
+}
