@@ -135,15 +135,15 @@ pub fn revive(addr: &str, path: &str) -> i32 {
     };
     match attempt() {
         Ok(true) => {
-            println!("demo-revive: {addr}{path}: ok");
+            crate::out!("demo-revive: {addr}{path}: ok");
             0
         }
         Ok(false) => {
-            eprintln!("demo-revive: {addr}{path}: not a 200");
+            crate::say!("demo-revive: {addr}{path}: not a 200");
             1
         }
         Err(e) => {
-            eprintln!("demo-revive: {addr}: {e}");
+            crate::say!("demo-revive: {addr}: {e}");
             1
         }
     }
@@ -167,7 +167,7 @@ pub fn run(args: &DemoArgs) -> i32 {
     match run_inner(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cpra demo: {e}");
+            crate::say!("cpra demo: {e}");
             1
         }
     }
@@ -221,19 +221,19 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
         .finish()
         .map_err(|e| format!("bundled config did not load: {e:?}"))?;
 
-    println!(
+    crate::out!(
         "cpra demo: {} monitors from examples/demo.yaml (copy in {})",
         catalog.len(),
         config_path.display()
     );
-    println!("  web-frontend  healthy; a maintenance window starts at +20 s for 8 s (gray)");
-    println!("  checkout-api  flaps briefly at +5 s (yellow, then green)");
-    println!("  billing-db    broken from the start (yellow, then red at 3 failures)");
-    println!(
+    crate::out!("  web-frontend  healthy; a maintenance window starts at +20 s for 8 s (gray)");
+    crate::out!("  checkout-api  flaps briefly at +5 s (yellow, then green)");
+    crate::out!("  billing-db    broken from the start (yellow, then red at 3 failures)");
+    crate::out!(
         "  session-cache crashes at +12 s; an exec intervention revives it (cyan, then green)"
     );
-    println!("  queue-tcp     a TCP port that stays up (silent)");
-    println!(
+    crate::out!("  queue-tcp     a TCP port that stays up (silent)");
+    crate::out!(
         "codes go to {} (the log notifier); running for {} s\n",
         log.display(),
         args.run_for.as_secs()
@@ -260,7 +260,7 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
         api.set_failing(t >= Duration::from_secs(5) && t < Duration::from_millis(6800));
         if t >= Duration::from_secs(12) && t < Duration::from_secs(13) && !cache.is_failing() {
             cache.set_failing(true);
-            println!("{:>5.1}s  (session-cache crashes)", t.as_secs_f64());
+            crate::out!("{:>5.1}s  (session-cache crashes)", t.as_secs_f64());
         }
         engine.step();
         for e in engine.take_events() {
@@ -268,7 +268,7 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
             match e.colour {
                 Some(c) => {
                     seen[c as usize] = true;
-                    println!(
+                    crate::out!(
                         "{:>5.1}s  {}{:<6}{} {:<14} {} -> {} ({}, last check: {})",
                         t.as_secs_f64(),
                         ansi(c),
@@ -281,7 +281,7 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
                         e.reason.name()
                     );
                 }
-                None => println!(
+                None => crate::out!(
                     "{:>5.1}s  {:<6} {:<14} {} -> {} ({})",
                     t.as_secs_f64(),
                     "-",
@@ -297,7 +297,7 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
     let summary = engine.shutdown();
     drop(tcp);
     let lines = std::fs::read_to_string(&log).unwrap_or_default();
-    println!(
+    crate::out!(
         "\n{} checks, {} codes written to {} ({} lines)",
         summary.checks,
         summary.codes.delivered,
@@ -310,10 +310,10 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
         .map(|c| c.name())
         .collect();
     if missing.is_empty() {
-        println!("every colour fired: red, yellow, green, cyan, gray");
+        crate::out!("every colour fired: red, yellow, green, cyan, gray");
         Ok(0)
     } else {
-        println!("colours that did not fire: {}", missing.join(", "));
+        crate::out!("colours that did not fire: {}", missing.join(", "));
         Ok(1)
     }
 }

@@ -12,6 +12,25 @@
 //! - [`engine`]: the loop that ties them together.
 //! - [`limits`]: every bound, named once with its unit.
 
+/// Writes one line to stderr and never panics: a closed or full stderr (a supervisor that
+/// went away, `2>/dev/full`) must not take a thread down. `eprintln!` would panic.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
+/// `println!` that never panics: `cpra check f.yaml | head -1` closes the pipe early.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 pub mod cli;
 pub mod config;
 pub mod demo;

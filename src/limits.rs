@@ -55,6 +55,9 @@ pub const CHECK_RETRY_PAUSE_MS: u64 = 50;
 /// Extra time the engine gives a worker past a check's deadline before it declares the
 /// result lost, records a `timeout` and drops anything that arrives later.
 pub const LOST_RESULT_GRACE_MS: u64 = 1000;
+/// How long a clean stop waits for checks in flight before abandoning them
+/// (`cancelled_at_stop`); a second SIGINT/SIGTERM abandons them at once.
+pub const STOP_GRACE_MS: u64 = 5_000;
 /// How often `cpra run` prints its status line.
 pub const STATUS_LINE_INTERVAL_MS: u64 = 10_000;
 

@@ -300,3 +300,64 @@ fn demo_shows_every_colour() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14.6: a stop is bounded even when checks in flight have long timeouts: they are
+/// abandoned after the grace (5 s) and counted `cancelled_at_stop`; a second signal abandons
+/// them at once.
+#[test]
+fn sigterm_is_bounded_by_the_grace_and_a_second_signal_hurries() {
+    let silent = Target::start(Behaviour::Hang);
+    for (signals, limit) in [(1, Duration::from_secs(9)), (2, Duration::from_secs(3))] {
+        let dir = temp_dir("sigterm-grace");
+        let cfg = dir.join("m.yaml");
+        // A name whose first check falls in the first second of its 60 s interval.
+        let name = (0..)
+            .map(|i| format!("silent-{i}"))
+            .find(|n| cpra::store::first_due_ms(n, 60_000) < 1000)
+            .unwrap();
+        std::fs::write(
+            &cfg,
+            format!(
+                "monitors:\n  - {{name: {name}, pulse_check: {{type: http, interval: 60s, timeout: 60s, config: {{url: 'http://{}/'}}}}}}\n",
+                silent.addr
+            ),
+        )
+        .unwrap();
+        let summary_path = dir.join("summary.json");
+        let mut child = cpra()
+            .args(["run"])
+            .arg(&cfg)
+            .args(["--no-pin", "--workers", "1", "--summary"])
+            .arg(&summary_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the target holds the check (the server counts accepted connections).
+        let t_start = Instant::now();
+        while silent.accepted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            assert!(t_start.elapsed() < Duration::from_secs(10), "no check started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let t0 = Instant::now();
+        for _ in 0..signals {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "cpra did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success());
+        assert!(t0.elapsed() < limit, "{signals} signal(s): stop took {:?}", t0.elapsed());
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+        assert_eq!(s["cancelled_at_stop"], 1, "{s}");
+        silent.accepted.store(0, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -6,14 +6,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, LoadOptions};
 use crate::engine::{Engine, EngineConfig};
-use crate::limits::STATUS_LINE_INTERVAL_MS;
+use crate::limits::{STATUS_LINE_INTERVAL_MS, STOP_GRACE_MS};
 use crate::store::{Catalog, StoreBuilder};
 
 #[derive(Parser, Debug)]
@@ -197,10 +197,10 @@ pub fn check(args: &CheckArgs) -> i32 {
     match load_catalog(&args.file, args.strict) {
         Ok((cat, warnings)) => {
             for w in &warnings {
-                eprintln!("warning: {w}");
+                crate::say!("warning: {w}");
             }
             let enabled = cat.enabled.iter().filter(|e| **e).count();
-            println!(
+            crate::out!(
                 "{}: OK, {} monitors ({} enabled), loaded in {:.2} s",
                 args.file.display(),
                 cat.len(),
@@ -208,33 +208,33 @@ pub fn check(args: &CheckArgs) -> i32 {
                 t0.elapsed().as_secs_f64()
             );
             for (t, n) in &cat.type_counts {
-                println!("  {t:<6} {n}");
+                crate::out!("  {t:<6} {n}");
             }
-            println!("  targets (distinct host:port): {}", cat.targets.len());
+            crate::out!("  targets (distinct host:port): {}", cat.targets.len());
             if !cat.notifiers.is_empty() {
-                println!("  notifiers: {}", cat.notifiers.len());
+                crate::out!("  notifiers: {}", cat.notifiers.len());
                 let cx = crate::effects::notify::Context {
                     instance: std::sync::Arc::from("check"),
                     timeout: Duration::from_secs(1),
                 };
                 for spec in cat.notifiers.iter().take(20) {
                     match crate::effects::notify::build(spec, &cx) {
-                        Ok(n) => println!("    {}", n.describe()),
-                        Err(e) => println!("    {} (cannot start: {e})", spec.type_name()),
+                        Ok(n) => crate::out!("    {}", n.describe()),
+                        Err(e) => crate::out!("    {} (cannot start: {e})", spec.type_name()),
                     }
                 }
                 if cat.notifiers.len() > 20 {
-                    println!("    ... and {} more", cat.notifiers.len() - 20);
+                    crate::out!("    ... and {} more", cat.notifiers.len() - 20);
                 }
             }
             let unresolved = cat.targets.iter().filter(|t| t.addr.is_none()).count();
             if unresolved > 0 {
-                println!("  targets that did not resolve (checks will fail `dns`): {unresolved}");
+                crate::out!("  targets that did not resolve (checks will fail `dns`): {unresolved}");
             }
-            println!("expected checks/s: {:.1}", cat.expected_checks_per_s());
+            crate::out!("expected checks/s: {:.1}", cat.expected_checks_per_s());
             let rss = resident_bytes();
             if rss > 0 && !cat.is_empty() {
-                println!(
+                crate::out!(
                     "resident memory after load: {:.1} MiB ({} bytes/monitor)",
                     rss as f64 / (1 << 20) as f64,
                     rss / cat.len() as u64
@@ -243,10 +243,7 @@ pub fn check(args: &CheckArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprint!("{e}");
-            if !e.ends_with('\n') {
-                eprintln!();
-            }
+            crate::say!("{}", e.trim_end_matches('\n'));
             2
         }
     }
@@ -256,27 +253,36 @@ pub fn run(args: &RunArgs) -> i32 {
     let (catalog, warnings) = match load_catalog(&args.file, args.strict) {
         Ok(v) => v,
         Err(e) => {
-            eprint!("{e}");
-            if !e.ends_with('\n') {
-                eprintln!();
-            }
+            crate::say!("{}", e.trim_end_matches('\n'));
             return 2;
         }
     };
     for w in &warnings {
-        eprintln!("warning: {w}");
+        crate::say!("warning: {w}");
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            eprintln!("cpra: cannot install signal handler: {e}");
+    // Signals are counted: the first stops cleanly, a second abandons checks in flight.
+    let signals = Arc::new(AtomicUsize::new(0));
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut sigs) => {
+            let seen = signals.clone();
+            let _ = std::thread::Builder::new()
+                .name("cpra-signals".into())
+                .spawn(move || {
+                    for _ in sigs.forever() {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
         }
+        Err(e) => crate::say!("cpra: cannot install signal handler: {e}"),
     }
     let state_dir = state_dir_for(args);
     let _lock = match lock_state_dir(&state_dir) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("cpra: cannot start: {e}");
+            crate::say!("cpra: cannot start: {e}");
             return 1;
         }
     };
@@ -298,7 +304,7 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Some(w) = args.workers {
         cfg.workers = w.max(1);
     }
-    eprintln!(
+    crate::say!(
         "cpra: running {} monitors ({:.1} checks/s expected) on {} workers",
         catalog.len(),
         catalog.expected_checks_per_s(),
@@ -307,7 +313,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let mut engine = match Engine::new(catalog, cfg) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("cpra: cannot start: {e}");
+            crate::say!("cpra: cannot start: {e}");
             return 1;
         }
     };
@@ -318,7 +324,7 @@ pub fn run(args: &RunArgs) -> i32 {
         args.status_every
     };
     engine.run(
-        || !stop.load(Ordering::Relaxed) && until.is_none_or(|u| Instant::now() < u),
+        || signals.load(Ordering::Relaxed) == 0 && until.is_none_or(|u| Instant::now() < u),
         status_every,
         |line| {
             let mut out = std::io::stdout().lock();
@@ -326,9 +332,14 @@ pub fn run(args: &RunArgs) -> i32 {
             let _ = out.flush();
         },
     );
-    eprintln!("cpra: stopping: waiting for in-flight checks, flushing notifiers");
-    let summary = engine.shutdown();
-    eprintln!(
+    crate::say!(
+        "cpra: stopping: in-flight checks get {} s (a second signal abandons them), notifiers get their last attempt",
+        STOP_GRACE_MS / 1000
+    );
+    let summary = engine.shutdown_within(Duration::from_millis(STOP_GRACE_MS), || {
+        signals.load(Ordering::Relaxed) >= 2
+    });
+    crate::say!(
         "cpra: stopped after {:.1} s: {} checks ({:.1}/s), {} failures, lateness p99 {:.1} ms, {} skipped, {} deferred",
         summary.duration_s,
         summary.checks,
@@ -342,12 +353,12 @@ pub fn run(args: &RunArgs) -> i32 {
         let text = match serde_json::to_string_pretty(&summary) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("cpra: cannot encode summary: {e}");
+                crate::say!("cpra: cannot encode summary: {e}");
                 return 1;
             }
         };
         if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("cpra: cannot write summary {}: {e}", path.display());
+            crate::say!("cpra: cannot write summary {}: {e}", path.display());
             return 1;
         }
     }

@@ -68,7 +68,7 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
                 });
             if let Err(e) = spawned {
                 running -= 1;
-                eprintln!("cpra: cannot start an intervention thread: {e}");
+                crate::say!("cpra: cannot start an intervention thread: {e}");
             }
         }
         if shutting_down && running == 0 {

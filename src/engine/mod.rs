@@ -24,7 +24,9 @@ use crate::effects::Effects;
 use crate::effects::intervene::Job;
 use crate::effects::render::Code;
 use crate::lifecycle::{self, Event, Input, Policy, State};
-use crate::limits::{FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, WHEEL_SLOTS};
+use crate::limits::{
+    FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, STOP_GRACE_MS, WHEEL_SLOTS,
+};
 use crate::probe::reason::Reason;
 use crate::probe::resolve::Resolver;
 use crate::probe::tls::TlsConfigs;
@@ -432,7 +434,7 @@ impl Engine {
                 self.stats.interventions_succeeded += 1;
             } else {
                 self.stats.interventions_failed += 1;
-                eprintln!(
+                crate::say!(
                     "cpra: intervention for {:?} failed: {}",
                     self.catalog.name(MonitorId(o.monitor)),
                     o.detail
@@ -783,15 +785,29 @@ impl Engine {
 
     /// Stops cleanly: no new checks; in-flight checks finish or time out; their results go
     /// through the lifecycle; interventions are stopped; notifiers get a last delivery.
-    pub fn shutdown(mut self) -> Summary {
+    pub fn shutdown(self) -> Summary {
+        self.shutdown_within(Duration::from_millis(STOP_GRACE_MS), || false)
+    }
+
+    /// [`Engine::shutdown`], bounded: checks still in flight after `grace`, or as soon as
+    /// `hurry` says so (a second signal), are abandoned and counted `cancelled_at_stop`.
+    pub fn shutdown_within(mut self, grace: Duration, hurry: impl Fn() -> bool) -> Summary {
         self.stopping = true;
         for w in &self.workers {
             w.request_stop();
         }
+        let t0 = Instant::now();
+        let mut aborted = false;
         loop {
             self.step();
             if self.workers.iter().all(|w| w.is_finished()) {
                 break;
+            }
+            if !aborted && (t0.elapsed() >= grace || hurry()) {
+                aborted = true;
+                for w in &self.workers {
+                    w.request_abort();
+                }
             }
             std::thread::sleep(self.tick());
         }

@@ -61,6 +61,7 @@ pub struct WorkerHandle {
     pub completions: Consumer<Completion>,
     pub waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    abort: Arc<AtomicBool>,
     thread: Option<JoinHandle<WorkerStats>>,
 }
 
@@ -81,6 +82,13 @@ impl WorkerHandle {
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
         let _ = self.waker.wake();
+    }
+
+    /// Asks the worker to exit now, abandoning the checks in flight (their sockets close; the
+    /// engine counts them `cancelled_at_stop`). For a stop that must not wait out timeouts.
+    pub fn request_abort(&self) {
+        self.abort.store(true, Ordering::Release);
+        self.request_stop();
     }
 
     /// Waits for the worker to exit. Completions it produced stay readable in `completions`.
@@ -106,6 +114,7 @@ impl WorkerHandle {
                 completions: done_rx,
                 waker,
                 stop: Arc::new(AtomicBool::new(false)),
+                abort: Arc::new(AtomicBool::new(false)),
                 thread: None,
             },
             req_rx,
@@ -139,6 +148,8 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
     let (done_tx, done_rx) = ring::<Completion>(COMPLETION_RING_CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    let abort = Arc::new(AtomicBool::new(false));
+    let abort2 = abort.clone();
     let waker2 = waker.clone();
     let thread = std::thread::Builder::new()
         .name(format!("cpra-probe-{}", cfg.index))
@@ -156,6 +167,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
                 cfg.in_flight_max,
             );
             w.tls = cfg.tls;
+            w.abort = abort2;
             w.index = cfg.index;
             w.addrs = w.catalog.targets.iter().map(|t| t.addr).collect();
             if let Some(r) = cfg.resolver {
@@ -171,6 +183,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
         completions: done_rx,
         waker,
         stop,
+        abort,
         thread: Some(thread),
     })
 }
@@ -326,6 +339,8 @@ struct Worker {
     requests: Consumer<Request>,
     completions: Producer<Completion>,
     stop: Arc<AtomicBool>,
+    /// Exit now, in flight or not (a bounded shutdown).
+    abort: Arc<AtomicBool>,
     conns: Vec<Conn>,
     free: Vec<u32>,
     in_flight: usize,
@@ -407,6 +422,7 @@ impl Worker {
             requests,
             completions,
             stop,
+            abort: Arc::new(AtomicBool::new(false)),
             conns: (0..in_flight_max).map(|_| Conn::new()).collect(),
             free: (0..in_flight_max as u32).rev().collect(),
             in_flight: 0,
@@ -442,6 +458,9 @@ impl Worker {
             if stopping && self.in_flight == 0 && self.pending_out.is_empty() {
                 break;
             }
+            if self.abort.load(Ordering::Acquire) {
+                break;
+            }
             let now = self.now_us();
             let mut timeout = Duration::from_millis(IDLE_POLL_MS);
             if let Some(Reverse((at, ..))) = self.timers.peek() {
@@ -453,7 +472,7 @@ impl Worker {
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    eprintln!("cpra: probe worker poll failed: {e}");
+                    crate::say!("cpra: probe worker poll failed: {e}");
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 continue;
@@ -1078,7 +1097,7 @@ impl Worker {
                 }
                 Err(e) => {
                     let (_, why) = super::icmp::open_failure_verdict(&e, false);
-                    eprintln!("cpra: probe worker {}: {why}", self.index);
+                    crate::say!("cpra: probe worker {}: {why}", self.index);
                     IcmpSocket::Failed(e)
                 }
             };

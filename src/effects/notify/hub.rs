@@ -194,7 +194,7 @@ fn open_outbox(
         )
     })?;
     for p in &rec.problems {
-        eprintln!("cpra: outbox: {p}");
+        crate::say!("cpra: outbox: {p}");
     }
     Ok((Some(outbox), rec.pending))
 }
@@ -225,17 +225,17 @@ impl Hub {
                     handed += 1;
                 }
                 Err(e) => {
-                    eprintln!("cpra: outbox: record {} skipped: {e}", r.seq);
+                    crate::say!("cpra: outbox: record {} skipped: {e}", r.seq);
                     broken.push(r.seq);
                 }
             }
         }
         Counters::add(&self.counters.recovered, handed);
         if handed > 0 {
-            eprintln!("cpra: outbox: {handed} code(s) from an earlier run are being delivered");
+            crate::say!("cpra: outbox: {handed} code(s) from an earlier run are being delivered");
         }
         if !orphans.is_empty() {
-            eprintln!(
+            crate::say!(
                 "cpra: outbox: {} code(s) were for notifiers no longer in the configuration: dropped",
                 orphans.len()
             );
@@ -308,7 +308,7 @@ impl Hub {
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
             {
                 self.full_reported = Some(Instant::now());
-                eprintln!(
+                crate::say!(
                     "cpra: outbox is full ({} bytes pending): {lost} new code(s) dropped and counted; deliveries must catch up",
                     OUTBOX_BYTES_MAX
                 );
@@ -330,7 +330,7 @@ impl Hub {
             Err(AppendError::Io(e)) => {
                 // The disk failed: still deliver (from memory) rather than lose the codes.
                 Counters::add(&self.counters.outbox_errors, 1);
-                eprintln!(
+                crate::say!(
                     "cpra: outbox: cannot write: {e}; {} code(s) delivered from memory only (not crash-safe)",
                     payloads.len()
                 );
@@ -350,7 +350,7 @@ impl Hub {
             && let Err(e) = ob.ack(seqs)
         {
             Counters::add(&self.counters.outbox_errors, 1);
-            eprintln!(
+            crate::say!(
                 "cpra: outbox: cannot record deliveries: {e} (they may be sent again after a restart)"
             );
         }
@@ -374,14 +374,14 @@ impl Hub {
             }
         }
         if running > 0 {
-            eprintln!(
+            crate::say!(
                 "cpra: {running} notifier lane(s) still busy at exit (a receiver not answering); their codes stay in the outbox"
             );
         }
         if let Some(ob) = self.outbox.as_mut()
             && let Err(e) = ob.sync()
         {
-            eprintln!("cpra: outbox: final sync failed: {e}");
+            crate::say!("cpra: outbox: final sync failed: {e}");
         }
     }
 }

@@ -154,7 +154,7 @@ impl Slot {
                 }
                 Err(e) if e.retry == Retry::Never => {
                     let (seqs, _) = self.pop(n);
-                    eprintln!(
+                    crate::say!(
                         "cpra: notifier {}: {} code(s) refused, recorded as failed: {}",
                         self.notifier.describe(),
                         seqs.len(),
@@ -181,7 +181,7 @@ impl Slot {
             _ => self.backoff_ms,
         };
         if self.last_error.as_deref() != Some(e.message.as_str()) {
-            eprintln!(
+            crate::say!(
                 "cpra: notifier {}: {}; {} message(s) kept, retrying in {} ms",
                 self.notifier.describe(),
                 e.message,
@@ -265,7 +265,7 @@ impl Slot {
         }
         self.next_maintain = Some(now + every);
         if let Err(e) = self.notifier.maintain(now) {
-            eprintln!(
+            crate::say!(
                 "cpra: notifier {}: periodic update failed: {}",
                 self.notifier.describe(),
                 e.message
@@ -348,7 +348,7 @@ pub fn run(
             for s in &slots {
                 let left = s.queued();
                 if left > 0 {
-                    eprintln!(
+                    crate::say!(
                         "cpra: notifier {}: {left} code(s) not delivered before exit; kept in the outbox for the next start{}",
                         s.notifier.describe(),
                         s.last_error
