@@ -4,8 +4,9 @@
 //! log is what audits read. The file is opened once (append, created with its directory if
 //! missing) and reopened when it was rotated or removed under us (its device and inode no longer
 //! match the path), as every log writer that logrotate meets must. A batch is rendered into
-//! one buffer and written with one `write_all`, then flushed; a batch counts as delivered only
-//! when the write and flush succeeded.
+//! one buffer, written with one `write_all` and synced (`fdatasync`); it counts as delivered
+//! only when both succeeded. A failed write (a full disk) is cut back to the file's length
+//! before it, so the file holds whole lines only and the retry does not duplicate a torn one.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -92,14 +93,102 @@ impl Notifier for Log {
         let buf = std::mem::take(&mut self.buf);
         let path = self.path.clone();
         let res = self.file().and_then(|f| {
+            let before = f.metadata().map(|m| m.len()).ok();
             f.write_all(&buf)
-                .and_then(|()| f.flush())
-                .map_err(|e| SendError::backoff(format!("writing {path}: {e}")))
+                .and_then(|()| f.sync_data())
+                .map_err(|e| {
+                    // Whole lines or nothing: cut what a failed write (a full disk) left.
+                    if let Some(len) = before {
+                        let _ = f.set_len(len);
+                    }
+                    SendError::backoff(format!("writing {path}: {e}"))
+                })
         });
         self.buf = buf;
         if res.is_err() {
             self.file = None;
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Colour;
+    use crate::effects::render::Code;
+    use crate::lifecycle::{Cause, Event, State};
+    use crate::probe::reason::Reason;
+
+    fn code(i: u32) -> Code {
+        Code {
+            monitor: format!("m{i}"),
+            colour: Colour::Red,
+            event: Event {
+                monitor: i,
+                from: State::Up,
+                to: State::Down,
+                colour: Some(Colour::Red),
+                cause: Cause::ThresholdReached,
+                reason: Reason::Timeout,
+                status: 0,
+                failures: 1,
+                at_ms: 0,
+                incident_ms: 0,
+            },
+            wall_ms: 0,
+            incident_wall_ms: 0,
+            reminder: false,
+        }
+    }
+
+    fn cx() -> Context {
+        Context {
+            instance: std::sync::Arc::from("t"),
+            timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    fn write(l: &mut Log, i: u32) -> Result<(), SendError> {
+        let c = code(i);
+        l.send(&Outgoing::Codes(&[&c]))
+    }
+
+    fn lines(p: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rotation_by_rename_and_a_deleted_directory_are_followed() {
+        let dir = std::env::temp_dir().join(format!("cpra-log-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub").join("alerts.log");
+        let mut l = Log::new(path.to_str().unwrap(), &cx());
+        write(&mut l, 1).unwrap();
+        // logrotate: rename, then the next code goes to a new file at the path.
+        let rotated = dir.join("sub").join("alerts.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        write(&mut l, 2).unwrap();
+        assert_eq!(lines(&rotated).len(), 1);
+        assert_eq!(lines(&path).len(), 1);
+        assert!(lines(&path)[0].contains("\"m2\""));
+        // The whole directory removed: recreated, nothing written into the unlinked file.
+        std::fs::remove_dir_all(dir.join("sub")).unwrap();
+        write(&mut l, 3).unwrap();
+        assert_eq!(lines(&path).len(), 1);
+        assert!(lines(&path)[0].contains("\"m3\""));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_disk_is_never_delivered() {
+        let mut l = Log::new("/dev/full", &cx());
+        let e = write(&mut l, 1).unwrap_err();
+        assert_eq!(e.retry, crate::effects::notify::Retry::Backoff);
+        assert!(e.message.contains("/dev/full"), "{}", e.message);
     }
 }
