@@ -336,7 +336,10 @@ fn sigterm_is_bounded_by_the_grace_and_a_second_signal_hurries() {
         // Wait until the target holds the check (the server counts accepted connections).
         let t_start = Instant::now();
         while silent.accepted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            assert!(t_start.elapsed() < Duration::from_secs(10), "no check started");
+            assert!(
+                t_start.elapsed() < Duration::from_secs(10),
+                "no check started"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -353,11 +356,17 @@ fn sigterm_is_bounded_by_the_grace_and_a_second_signal_hurries() {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success());
-        assert!(t0.elapsed() < limit, "{signals} signal(s): stop took {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < limit,
+            "{signals} signal(s): stop took {:?}",
+            t0.elapsed()
+        );
         let s: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
         assert_eq!(s["cancelled_at_stop"], 1, "{s}");
-        silent.accepted.store(0, std::sync::atomic::Ordering::Relaxed);
+        silent
+            .accepted
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

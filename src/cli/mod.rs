@@ -229,7 +229,9 @@ pub fn check(args: &CheckArgs) -> i32 {
             }
             let unresolved = cat.targets.iter().filter(|t| t.addr.is_none()).count();
             if unresolved > 0 {
-                crate::out!("  targets that did not resolve (checks will fail `dns`): {unresolved}");
+                crate::out!(
+                    "  targets that did not resolve (checks will fail `dns`): {unresolved}"
+                );
             }
             crate::out!("expected checks/s: {:.1}", cat.expected_checks_per_s());
             let rss = resident_bytes();

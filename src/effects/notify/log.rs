@@ -94,15 +94,13 @@ impl Notifier for Log {
         let path = self.path.clone();
         let res = self.file().and_then(|f| {
             let before = f.metadata().map(|m| m.len()).ok();
-            f.write_all(&buf)
-                .and_then(|()| f.sync_data())
-                .map_err(|e| {
-                    // Whole lines or nothing: cut what a failed write (a full disk) left.
-                    if let Some(len) = before {
-                        let _ = f.set_len(len);
-                    }
-                    SendError::backoff(format!("writing {path}: {e}"))
-                })
+            f.write_all(&buf).and_then(|()| f.sync_data()).map_err(|e| {
+                // Whole lines or nothing: cut what a failed write (a full disk) left.
+                if let Some(len) = before {
+                    let _ = f.set_len(len);
+                }
+                SendError::backoff(format!("writing {path}: {e}"))
+            })
         });
         self.buf = buf;
         if res.is_err() {
