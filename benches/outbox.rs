@@ -62,7 +62,6 @@ fn outbox(c: &mut Criterion) {
         })
     });
     g.finish();
-    drop(ob);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

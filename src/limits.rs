@@ -141,6 +141,17 @@ pub const OUTBOX_SEGMENT_BYTES: u64 = 64 << 20;
 pub const OUTBOX_BYTES_MAX: u64 = 1 << 30;
 /// How often a running intervention's child process is polled for exit.
 pub const EXEC_POLL_MS: u64 = 10;
+/// Bytes of an exec intervention's stderr kept for its failure message; the rest is dropped.
+pub const EXEC_STDERR_BYTES_MAX: usize = 2048;
+/// Bytes of a Docker daemon's answer read; more is a failure.
+pub const DOCKER_ANSWER_BYTES_MAX: usize = 1 << 20;
+/// Restarts running at once against one Docker daemon (one per container in any case).
+pub const DOCKER_RESTARTS_PER_HOST_MAX: usize = 4;
+/// The circuit breaker's floor: interventions are held when more than this many monitors, and
+/// more than `INTERVENTION_PAUSE_PERCENT` of the enabled ones, fail at once.
+pub const INTERVENTION_PAUSE_MONITORS_MIN: u64 = 50;
+/// The circuit breaker's share of enabled monitors failing at once, in percent.
+pub const INTERVENTION_PAUSE_PERCENT: u64 = 5;
 
 // -- config --
 

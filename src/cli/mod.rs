@@ -125,6 +125,7 @@ pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>),
         s
     })?;
     catalog.alerting = report.alerting;
+    catalog.remediation = report.remediation;
     Ok((catalog, warnings))
 }
 

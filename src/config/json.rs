@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::{lower_alerting, lower_item};
+use crate::config::lower::{lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style};
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX};
@@ -35,6 +35,8 @@ enum Msg<'de> {
     Issue(bool, ConfigError),
     /// The top-level `alerting` object.
     Alerting(Node<'de>),
+    /// The top-level `remediation` object.
+    Remediation(Node<'de>),
 }
 
 /// Reads JSON `bytes` into `col`. A fatal problem (syntax error) is returned.
@@ -117,6 +119,17 @@ fn consume<'de>(
             col.alerting(Some(spec));
             None
         }
+        Msg::Remediation(node) => {
+            let (spec, errors, warnings) = lower_remediation(&node, opts);
+            for e in errors {
+                col.issue(true, e);
+            }
+            for w in warnings {
+                col.issue(false, w);
+            }
+            col.remediation(Some(spec));
+            None
+        }
     }
 }
 
@@ -143,6 +156,7 @@ fn parse_with<'de>(
         batch: Vec::new(),
         seen_monitors: false,
         seen_alerting: false,
+        seen_remediation: false,
         root_ok: true,
     };
     let res = Root { ctx: &mut ctx }
@@ -186,6 +200,7 @@ struct Ctx<'x, 'de> {
     batch: Vec<Node<'de>>,
     seen_monitors: bool,
     seen_alerting: bool,
+    seen_remediation: bool,
     root_ok: bool,
 }
 
@@ -243,7 +258,16 @@ impl<'de> Visitor<'de> for Root<'_, '_, 'de> {
                 depth: 1,
                 budget: &mut budget,
             })?;
-            if key == "alerting" && !self.ctx.seen_alerting {
+            if key == "remediation" && !self.ctx.seen_remediation {
+                self.ctx.seen_remediation = true;
+                self.ctx.flush();
+                (self.ctx.emit)(Msg::Remediation(value));
+            } else if key == "remediation" {
+                self.ctx.issue(
+                    true,
+                    ConfigError::file("remediation", None, "duplicate key \"remediation\""),
+                );
+            } else if key == "alerting" && !self.ctx.seen_alerting {
                 self.ctx.seen_alerting = true;
                 self.ctx.flush();
                 (self.ctx.emit)(Msg::Alerting(value));

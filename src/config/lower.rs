@@ -16,8 +16,8 @@ use crate::config::env::{expand_noting, redact};
 use crate::config::error::{ConfigError, Path};
 use crate::config::model::{
     AlertingSpec, CodeSpec, CodesSpec, Colour, DnsPulse, DnsRecordType, HttpPulse, IcmpPulse,
-    InterventionAction, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PulseKind,
-    PulseSpec, SmtpTls, StatusRange, TcpPulse, TlsPulse,
+    InterventionAction, InterventionSpec, MaintenanceWindow, MonitorSpec, NotifierSpec, PauseAbove,
+    PulseKind, PulseSpec, RemediationSpec, SmtpTls, StatusRange, TcpPulse, TlsPulse,
 };
 use crate::config::node::{Key, Node};
 use crate::config::support;
@@ -89,11 +89,12 @@ const INTERVENTION_KEYS: &[&str] = &[
     "target",
 ];
 const ACTIONS: &str = "docker, exec, webhook";
-const DOCKER_TARGET_KEYS: &[&str] = &["container", "timeout", "type"];
+const DOCKER_TARGET_KEYS: &[&str] = &["container", "timeout", "type", "docker_host"];
 const EXEC_TARGET_KEYS: &[&str] = &["command", "timeout", "env"];
 const WEBHOOK_TARGET_KEYS: &[&str] = &["url", "method", "headers", "body", "timeout"];
 const CODE_KEYS: &[&str] = &["dispatch", "notify", "config", "remind_every"];
 const ALERTING_KEYS: &[&str] = &["storm_threshold", "storm_window", "remind_every"];
+const REMEDIATION_KEYS: &[&str] = &["pause_above"];
 const COLOURS: &str = "red, yellow, green, cyan, gray";
 const NOTIFIERS: &str = "log, webhook, slack, pagerduty, alertmanager, email";
 const MAINTENANCE_KEYS: &[&str] = &["start", "duration"];
@@ -220,6 +221,32 @@ pub(crate) fn lower_alerting(
         path: i.path,
         line: (i.line > 0).then_some(i.line),
         message: redact(&i.message, &secrets),
+    };
+    (
+        spec,
+        lw.errors.into_iter().map(locate).collect(),
+        lw.warnings.into_iter().map(locate).collect(),
+    )
+}
+
+/// Lowers the top-level `remediation:` block.
+pub(crate) fn lower_remediation(
+    node: &Node,
+    opts: &LoadOptions,
+) -> (RemediationSpec, Vec<ConfigError>, Vec<ConfigError>) {
+    let mut lw = Lower {
+        opts,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        substituted: Vec::new(),
+    };
+    let spec = lw.remediation(node, &Path::root("remediation"));
+    let locate = |i: Issue| ConfigError {
+        index: None,
+        name: None,
+        path: i.path,
+        line: (i.line > 0).then_some(i.line),
+        message: i.message,
     };
     (
         spec,
@@ -1069,9 +1096,19 @@ impl<'o> Lower<'o> {
                         None
                     }
                 });
+                let docker_host = self.opt_str(t, "docker_host", &tp).and_then(|s| {
+                    match crate::effects::intervene::docker::DockerHost::parse(&s.value) {
+                        Ok(_) => Some(s.value.trim().to_string()),
+                        Err(e) => {
+                            self.err(&tp.key("docker_host"), s.line, e);
+                            None
+                        }
+                    }
+                });
                 InterventionAction::Docker {
                     container: container?,
                     timeout,
+                    docker_host,
                 }
             }
             "exec" => {
@@ -1362,6 +1399,41 @@ impl<'o> Lower<'o> {
                 None
             }
         }
+    }
+
+    fn remediation(&mut self, n: &Node, p: &Path) -> RemediationSpec {
+        let mut r = RemediationSpec::default();
+        let Some(m) = self.map(n, p) else {
+            return r;
+        };
+        self.check_keys(m, p, REMEDIATION_KEYS);
+        let Some(s) = self.opt_str(m, "pause_above", p) else {
+            return r;
+        };
+        let v = s.value.trim();
+        let parsed = if matches!(v, "off" | "never" | "none") {
+            Some(PauseAbove::Off)
+        } else if let Some(pc) = v.strip_suffix('%') {
+            pc.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|p| *p <= 100)
+                .map(PauseAbove::Percent)
+        } else {
+            v.parse::<u64>().ok().map(PauseAbove::Monitors)
+        };
+        match parsed {
+            Some(p) => r.pause_above = Some(p),
+            None => self.err(
+                &p.key("pause_above"),
+                s.line,
+                format!(
+                    "expected a number of monitors (500), a share of the enabled ones (5%) or off, found {:?}",
+                    s.shown()
+                ),
+            ),
+        }
+        r
     }
 
     fn alerting(&mut self, n: &Node, p: &Path) -> AlertingSpec {

@@ -78,6 +78,8 @@ pub struct LoadReport {
     pub warnings: Vec<ConfigError>,
     /// The top-level `alerting:` block, or its defaults.
     pub alerting: model::AlertingSpec,
+    /// The top-level `remediation:` block, or its defaults.
+    pub remediation: model::RemediationSpec,
 }
 
 /// The two file formats.
@@ -233,6 +235,7 @@ pub(crate) struct Collector<'s> {
     /// Monitors delivered so far (always a prefix of the file).
     delivered: usize,
     alerting: Option<model::AlertingSpec>,
+    remediation: Option<model::RemediationSpec>,
 }
 
 impl<'s> Collector<'s> {
@@ -248,6 +251,14 @@ impl<'s> Collector<'s> {
             skip_below: 0,
             delivered: 0,
             alerting: None,
+            remediation: None,
+        }
+    }
+
+    /// Takes the `remediation:` block, when a reader found one.
+    pub(crate) fn remediation(&mut self, r: Option<model::RemediationSpec>) {
+        if r.is_some() {
+            self.remediation = r;
         }
     }
 
@@ -357,6 +368,7 @@ impl<'s> Collector<'s> {
             monitors: self.monitors,
             warnings: self.warnings,
             alerting: self.alerting.unwrap_or_default(),
+            remediation: self.remediation.unwrap_or_default(),
         })
     }
 }

@@ -164,6 +164,9 @@ pub enum InterventionAction {
     Docker {
         container: String,
         timeout: Duration,
+        /// Per-target Engine API address (`unix:///path`, `tcp://host:port`); default
+        /// `$DOCKER_HOST`, else `/var/run/docker.sock`.
+        docker_host: Option<String>,
     },
     Exec {
         command: Vec<String>,
@@ -265,6 +268,24 @@ impl Default for AlertingSpec {
             remind_every: None,
         }
     }
+}
+
+/// The top-level `remediation:` block (extension): the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemediationSpec {
+    /// Hold new interventions while more than this many monitors fail at once; `None`: 5 % of
+    /// the enabled monitors, at least 50. `pause_above: 0` holds every intervention.
+    pub pause_above: Option<PauseAbove>,
+}
+
+/// A breaker threshold: a count of monitors or a share of the enabled ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseAbove {
+    Monitors(u64),
+    /// Percent of the enabled monitors (0..=100).
+    Percent(u32),
+    /// Never hold (`pause_above: off`).
+    Off,
 }
 
 /// How the email notifier protects its SMTP session.

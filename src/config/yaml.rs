@@ -33,7 +33,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::{Item, lower_alerting, lower_item};
+use crate::config::lower::{Item, lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style, apply_merges};
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
@@ -252,6 +252,8 @@ struct JobOut {
     item_anchors: bool,
     /// The top-level `alerting:` block, when this slice read it.
     alerting: Option<crate::config::model::AlertingSpec>,
+    /// The top-level `remediation:` block, when this slice read it.
+    remediation: Option<crate::config::model::RemediationSpec>,
 }
 
 enum JobFail {
@@ -421,6 +423,20 @@ fn run_job(
                     true,
                     ConfigError::file("alerting", Some(key_line), "duplicate key \"alerting\""),
                 )),
+                Some("remediation") if out.remediation.is_some() => file.push((
+                    true,
+                    ConfigError::file(
+                        "remediation",
+                        Some(key_line),
+                        "duplicate key \"remediation\"",
+                    ),
+                )),
+                Some("remediation") => {
+                    let (spec, errors, warnings) = lower_remediation(&value, opts);
+                    file.extend(errors.into_iter().map(|e| (true, e)));
+                    file.extend(warnings.into_iter().map(|e| (false, e)));
+                    out.remediation = Some(spec);
+                }
                 Some("alerting") => {
                     let (spec, errors, warnings) = lower_alerting(&value, opts);
                     file.extend(errors.into_iter().map(|e| (true, e)));
@@ -538,6 +554,7 @@ pub(crate) fn load(
     match res {
         Ok(out) => {
             col.alerting(out.alerting);
+            col.remediation(out.remediation);
             Ok(())
         }
         Err(JobFail::Fatal(e)) => Err(e),
@@ -801,6 +818,7 @@ fn parallel(
                     col.issue(is_error, e);
                 }
                 col.alerting(out.alerting);
+                col.remediation(out.remediation);
                 k_next += 1;
                 *delivered.lock().unwrap_or_else(|e| e.into_inner()) = k_next;
                 progress.notify_all();

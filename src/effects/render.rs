@@ -170,6 +170,18 @@ pub fn texts(code: &Code) -> (String, String, String, String) {
             "none".into(),
             format!("{name}: maintenance window ended"),
         ),
+        Cause::InterventionsPaused => (
+            format!("interventions held: {} monitors are failing at once", e.failures),
+            "no new interventions start while so many monitors fail together (a network fault, not the services)".into(),
+            "check the network between cpra and its targets; interventions resume when the failing share drops".into(),
+            format!("{name}: circuit breaker open with {} monitors failing", e.failures),
+        ),
+        Cause::InterventionsResumed => (
+            format!("interventions resumed: {} monitors failing", e.failures),
+            "interventions run again".into(),
+            "none".into(),
+            format!("{name}: circuit breaker closed"),
+        ),
         Cause::Reminder => (
             format!("{name} is still down ({failed})"),
             "incident still open".into(),

@@ -153,6 +153,12 @@ pub struct Engine {
     /// Open reds to send again: `(due ms, monitor, incident start ms, period ms)`.
     reminders: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32, u64, u64)>>,
     remind_default_ms: u64,
+    instance: Arc<str>,
+    /// The circuit breaker as last announced (open = interventions held).
+    breaker_open: bool,
+    /// Notifiers that hear about the breaker: every notifier a red of a monitor with an
+    /// intervention goes to (deduplicated, at most 64).
+    breaker_notifiers: Vec<u32>,
 }
 
 impl Engine {
@@ -190,12 +196,13 @@ impl Engine {
             },
             |i| catalog.enabled[i],
         );
-        let life = lifecycle::Columns::new(
+        let mut life = lifecycle::Columns::new(
             &catalog.unhealthy_threshold,
             &catalog.healthy_threshold,
             &catalog.verify_checks,
             &catalog.intervention_of,
         );
+        life.pause_above = pause_above(&catalog);
         let policies = catalog
             .interventions
             .iter()
@@ -322,6 +329,9 @@ impl Engine {
                 .alerting
                 .remind_every
                 .map_or(0, |d| d.as_millis() as u64),
+            instance: Arc::from(cfg.instance.as_str()),
+            breaker_open: false,
+            breaker_notifiers: breaker_notifiers_of(&catalog),
             catalog,
         })
     }
@@ -382,6 +392,7 @@ impl Engine {
         self.maintenance(now_ms);
         self.apply_inputs(now_ms);
         self.remind(now_ms);
+        self.watch_breaker(now_ms);
         self.flush_codes();
         if !self.stopping {
             self.dispatch(now_ms);
@@ -548,6 +559,8 @@ impl Engine {
                 monitor: m,
                 name: self.catalog.name(MonitorId(m)).to_string(),
                 spec: spec.clone(),
+                reason: Reason::from_u8(self.life.last_reason[m as usize]),
+                instance: self.instance.clone(),
             });
         }
         if self.record_events {
@@ -640,6 +653,66 @@ impl Engine {
             self.code_for(&e, Colour::Red, true);
             self.reminders
                 .push(std::cmp::Reverse((now_ms + period, m, incident, period)));
+        }
+    }
+
+    /// Announces the circuit breaker opening and closing (the lifecycle enforces it): an event
+    /// on stderr and a code to the notifiers of the monitors with interventions. It closes when
+    /// the failing count is back below 80 % of the threshold, so it does not flap.
+    fn watch_breaker(&mut self, now_ms: u64) {
+        let (failing, above) = (self.life.failing, self.life.pause_above);
+        let open = if self.breaker_open {
+            failing.saturating_mul(5) > above.saturating_mul(4)
+        } else {
+            failing > above
+        };
+        if open == self.breaker_open {
+            return;
+        }
+        self.breaker_open = open;
+        let (colour, cause, word) = if open {
+            (
+                Colour::Yellow,
+                lifecycle::Cause::InterventionsPaused,
+                "held",
+            )
+        } else {
+            (
+                Colour::Green,
+                lifecycle::Cause::InterventionsResumed,
+                "resumed",
+            )
+        };
+        crate::say!(
+            "cpra: interventions {word}: {failing} monitors failing at once (breaker threshold {above})"
+        );
+        self.stats.breaker_trips += u64::from(open);
+        let e = Event {
+            monitor: u32::MAX,
+            from: State::Up,
+            to: State::Up,
+            colour: Some(colour),
+            cause,
+            reason: Reason::Ok,
+            status: 0,
+            failures: failing.min(u64::from(u16::MAX)) as u16,
+            at_ms: now_ms,
+            incident_ms: now_ms,
+        };
+        for k in 0..self.breaker_notifiers.len() {
+            let n = self.breaker_notifiers[k];
+            self.stats.codes_sent[colour as usize] += 1;
+            self.codes_out.push((
+                n,
+                Code {
+                    monitor: BREAKER_MONITOR.to_string(),
+                    colour,
+                    event: e,
+                    wall_ms: self.wall_at_epoch_ms + now_ms,
+                    incident_wall_ms: self.wall_at_epoch_ms + now_ms,
+                    reminder: false,
+                },
+            ));
         }
     }
 
@@ -866,9 +939,47 @@ impl Engine {
                 started: s.interventions_started,
                 succeeded: s.interventions_succeeded,
                 failed: s.interventions_failed,
+                held_by_breaker: self.life.held,
+                breaker_trips: s.breaker_trips,
             },
         }
     }
+}
+
+/// The name the circuit breaker's codes carry in the `monitor` field.
+pub const BREAKER_MONITOR: &str = "cpra:interventions";
+
+/// The breaker threshold: the `remediation:` block's, else 5 % of enabled monitors (at least
+/// 50). `u64::MAX` when no monitor has an intervention or the breaker is off.
+fn pause_above(catalog: &Catalog) -> u64 {
+    use crate::config::model::PauseAbove;
+    use crate::limits::{INTERVENTION_PAUSE_MONITORS_MIN, INTERVENTION_PAUSE_PERCENT};
+    let enabled = catalog.enabled.iter().filter(|e| **e).count() as u64;
+    let share = |pc: u64| enabled * pc / 100;
+    match catalog.remediation.pause_above {
+        Some(PauseAbove::Off) => u64::MAX,
+        Some(PauseAbove::Monitors(n)) => n,
+        Some(PauseAbove::Percent(pc)) => share(u64::from(pc)),
+        None => share(INTERVENTION_PAUSE_PERCENT).max(INTERVENTION_PAUSE_MONITORS_MIN),
+    }
+}
+
+fn breaker_notifiers_of(catalog: &Catalog) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for m in 0..catalog.len() {
+        let codes = catalog.codes_of[m];
+        if catalog.intervention_of[m] == NONE || codes == NONE {
+            continue;
+        }
+        let r = catalog.code_routes[codes as usize][Colour::Red as usize];
+        if r.notifier != NONE && r.dispatch && !out.contains(&r.notifier) {
+            out.push(r.notifier);
+            if out.len() >= 64 {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Per interned codes set, the notifiers that hold incidents and would otherwise never see

@@ -118,6 +118,7 @@ pub struct Stats {
     pub codes_sent: [u64; 5],
     pub codes_recorded: [u64; 5],
     pub reminders: u64,
+    pub breaker_trips: u64,
     pub interventions_started: u64,
     pub interventions_succeeded: u64,
     pub interventions_failed: u64,
@@ -179,6 +180,11 @@ pub struct InterventionCounts {
     pub started: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// Intervention starts the circuit breaker held (a failing check of a monitor that would
+    /// have started one, while too many monitors failed at once).
+    pub held_by_breaker: u64,
+    /// Times the breaker opened.
+    pub breaker_trips: u64,
 }
 
 /// The `--summary` JSON.

@@ -60,6 +60,11 @@ impl State {
         State::ALL.into_iter().find(|v| v.name() == s)
     }
 
+    /// Degraded, down or intervening: what the circuit breaker counts.
+    pub fn is_failing(self) -> bool {
+        matches!(self, State::Degraded | State::Down | State::Intervening)
+    }
+
     fn from_u8(v: u8) -> State {
         State::ALL.get(v as usize).copied().unwrap_or(State::Up)
     }
@@ -88,10 +93,14 @@ pub enum Cause {
     MaintenanceEnded,
     /// Not a transition: an open red sent again (`remind_every`).
     Reminder,
+    /// Not a monitor's: the circuit breaker holds new interventions.
+    InterventionsPaused,
+    /// Not a monitor's: the circuit breaker let interventions run again.
+    InterventionsResumed,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 12] = [
+    pub const ALL: [Cause; 14] = [
         Cause::FirstFailure,
         Cause::ThresholdReached,
         Cause::InterventionStarted,
@@ -104,6 +113,8 @@ impl Cause {
         Cause::MaintenanceStarted,
         Cause::MaintenanceEnded,
         Cause::Reminder,
+        Cause::InterventionsPaused,
+        Cause::InterventionsResumed,
     ];
 
     pub fn from_name(s: &str) -> Option<Cause> {
@@ -124,6 +135,8 @@ impl Cause {
             Cause::MaintenanceStarted => "maintenance_started",
             Cause::MaintenanceEnded => "maintenance_ended",
             Cause::Reminder => "reminder",
+            Cause::InterventionsPaused => "interventions_paused",
+            Cause::InterventionsResumed => "interventions_resumed",
         }
     }
 }
@@ -199,6 +212,13 @@ pub struct Columns {
     pub incident_start_ms: Vec<u64>,
     pub last_reason: Vec<u8>,
     pub last_status: Vec<u16>,
+    /// Monitors failing right now (degraded, down or intervening), kept by every transition.
+    pub failing: u64,
+    /// The circuit breaker: while more than this many monitors fail at once (a network fault,
+    /// not the services), no new intervention starts. `u64::MAX` = off.
+    pub pause_above: u64,
+    /// Interventions the breaker held (monitors left degraded instead of intervening).
+    pub held: u64,
     // Configuration, copied from the catalog at start so one pass reads one set of columns.
     pub unhealthy_threshold: Vec<u16>,
     pub healthy_threshold: Vec<u16>,
@@ -224,6 +244,9 @@ impl Columns {
             last_intervention_ms: vec![0; n],
             verify_left: vec![0; n],
             incident_start_ms: vec![0; n],
+            failing: 0,
+            pause_above: u64::MAX,
+            held: 0,
             last_reason: vec![Reason::Ok as u8; n],
             last_status: vec![0; n],
             unhealthy_threshold: unhealthy_threshold.to_vec(),
@@ -264,6 +287,8 @@ impl Ctx<'_> {
     fn emit(&mut self, c: &mut Columns, m: usize, to: State, colour: Option<Colour>, cause: Cause) {
         let from = State::from_u8(c.state[m]);
         c.state[m] = to as u8;
+        c.failing =
+            (c.failing + u64::from(to.is_failing())).saturating_sub(u64::from(from.is_failing()));
         self.events.push(Event {
             monitor: m as u32,
             from,
@@ -402,8 +427,20 @@ fn close_incident(c: &mut Columns, m: usize) {
     c.successes[m] = 0;
 }
 
-/// Can another intervention start now for this incident?
-fn may_intervene(c: &Columns, policies: &[Policy], now_ms: u64, m: usize) -> bool {
+/// Can another intervention start now for this incident? Not while the circuit breaker is
+/// open (more than `pause_above` monitors failing at once): those are counted as held.
+fn may_intervene(c: &mut Columns, policies: &[Policy], now_ms: u64, m: usize) -> bool {
+    if !may_intervene_policy(c, policies, now_ms, m) {
+        return false;
+    }
+    if c.failing > c.pause_above {
+        c.held += 1;
+        return false;
+    }
+    true
+}
+
+fn may_intervene_policy(c: &Columns, policies: &[Policy], now_ms: u64, m: usize) -> bool {
     let id = c.intervention[m];
     if id == NONE {
         return false;

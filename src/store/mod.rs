@@ -200,6 +200,8 @@ pub struct Catalog {
     pub notifiers: Vec<NotifierSpec>,
     /// The file's `alerting:` block (storm digests, reminders).
     pub alerting: crate::config::model::AlertingSpec,
+    /// The file's `remediation:` block (the interventions' circuit breaker).
+    pub remediation: crate::config::model::RemediationSpec,
     /// Maintenance windows, `(monitor, window)`, sorted by start.
     pub maintenance: Vec<(MonitorId, MaintenanceWindow)>,
     /// Per monitor: its position in the config file (`monitors[i]`). Store order is not file

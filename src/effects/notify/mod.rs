@@ -202,6 +202,11 @@ pub fn identity_key(spec: &NotifierSpec) -> u64 {
     crate::store::name_hash(&text)
 }
 
+/// `host[:port]` of a URL, without user info, path or query: safe to print.
+pub fn http_host_of(url: &str) -> String {
+    http::host_of(url)
+}
+
 /// Replaces every secret in `msg` by `***`.
 pub fn redact(msg: &str, secrets: &[String]) -> String {
     let mut out = msg.to_string();
