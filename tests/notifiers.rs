@@ -5,6 +5,8 @@
 //! receiver beside a log file.
 
 mod common;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/receiver.rs"]
 mod receiver;
 #[path = "support/services.rs"]
@@ -18,46 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use harness::{Cpra, Port, wait_until};
 use receiver::{Behaviour, Receiver};
 use serde_json::Value;
-
-/// A TCP port that refuses connections until [`Port::open`], then accepts them.
-struct Port {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl Port {
-    fn closed() -> Port {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        Port {
-            port,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn open(&self) {
-        let l = TcpListener::bind(("127.0.0.1", self.port)).expect("rebind the closed port");
-        l.set_nonblocking(true).unwrap();
-        let stop = self.stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => drop(s),
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-    }
-}
-
-impl Drop for Port {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
 
 /// `n` TCP monitors on `port`, every colour's code as given (YAML flow mapping per colour).
 fn config(dir: &Path, n: usize, port: u16, codes: &str, top: &str) -> PathBuf {
@@ -76,84 +41,6 @@ fn config(dir: &Path, n: usize, port: u16, codes: &str, top: &str) -> PathBuf {
 /// Red and green to one notifier (`notify: KIND, config: {...}`), YAML lines for `codes:`.
 fn red_green(notifier: &str) -> String {
     format!("      red: {{{notifier}}}\n      green: {{{notifier}}}\n")
-}
-
-struct Cpra {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Cpra {
-    fn start(cfg: &Path, state: &Path, extra: &[&str]) -> Cpra {
-        let dir = cfg.parent().unwrap().to_path_buf();
-        let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-        let err = std::fs::File::create(dir.join(format!("cpra-{n}.stderr"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cpra"))
-            .arg("run")
-            .arg(cfg)
-            .args([
-                "--workers",
-                "1",
-                "--no-pin",
-                "--name",
-                "test-box",
-                "--state-dir",
-            ])
-            .arg(state)
-            .args(extra)
-            .env("CPRA_NT_TOKEN", "nt-secret-1")
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        Cpra { child, dir }
-    }
-
-    /// Waits for exit (bounded) and returns its stderr text.
-    fn wait(mut self, limit: Duration) -> String {
-        let t0 = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                assert!(s.success(), "cpra failed: {}", self.stderr());
-                return self.stderr();
-            }
-            assert!(t0.elapsed() < limit, "cpra did not stop: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn stderr(&self) -> String {
-        let mut out = String::new();
-        for e in std::fs::read_dir(&self.dir).unwrap().flatten() {
-            if e.file_name().to_string_lossy().ends_with(".stderr") {
-                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Cpra {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// Every monitor named in the webhook bodies (codes and digests).

@@ -4,10 +4,11 @@
 #
 #   tools/podman-docker-api.sh start DIR PORT NAME
 #       DIR: an existing directory made by the caller (fresh; absolute or relative, no
-#       whitespace). All podman state (store, run root, tmp dir, file locks, events log),
-#       its config, the image tar, the API socket and the logs live under it, so several
-#       fixtures can run at once, each with its own DIR, and the machine's default podman
-#       store is never touched.
+#       whitespace; its absolute path at most 46 characters, as podman refuses a run root,
+#       DIR/run, longer than 50). All podman state (store, run root, tmp dir, file locks,
+#       events log), its config, the image tar, the API socket and the logs live under it,
+#       so several fixtures can run at once, each with its own DIR, and the machine's
+#       default podman store is never touched.
 #       Imports a busybox image, starts the API service in the background (pid in
 #       DIR/service.pid, log in DIR/service.log), runs container NAME
 #       (`/bin/httpd -f -p 127.0.0.1:PORT -h /www`, host network, catatonit as init so a
@@ -60,7 +61,7 @@ setup_podman() {
         "TMPDIR=$DIR/scratch")
     PM_ARGS=(podman
         --root "$DIR/root"
-        --runroot "$DIR/runroot"
+        --runroot "$DIR/run"
         --tmpdir "$DIR/tmp"
         --storage-driver vfs
         --cgroup-manager cgroupfs
@@ -76,7 +77,7 @@ pm() { "${PM_ENV[@]}" "${PM_ARGS[@]}" "$@"; }
 # (in DIR/tmp/locks), not the shared /dev/shm/libpod_lock: fixtures with separate stores
 # would otherwise hand out the same lock numbers.
 write_config() {
-    mkdir -p "$DIR/root" "$DIR/runroot" "$DIR/tmp" "$DIR/scratch" "$DIR/networks"
+    mkdir -p "$DIR/root" "$DIR/run" "$DIR/tmp" "$DIR/scratch" "$DIR/networks"
     cat >"$DIR/containers.conf" <<EOF
 [containers]
 default_ulimits = []
@@ -96,7 +97,7 @@ EOF
 [storage]
 driver = "vfs"
 graphroot = "$DIR/root"
-runroot = "$DIR/runroot"
+runroot = "$DIR/run"
 EOF
 }
 
@@ -195,8 +196,11 @@ do_start() {
         || { log "PORT must be 1..65535, got '$PORT'"; exit 2; }
     [[ $NAME =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ ]] \
         || { log "NAME must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, got '$NAME'"; exit 2; }
+    # podman refuses a run root longer than 50 characters ("the specified runroot is longer
+    # than 50 characters"); the run root is DIR/run.
+    [ $((${#DIR} + 4)) -le 50 ] \
+        || { log "DIR too long: podman wants its run root (DIR/run) at most 50 characters, so DIR at most 46; got ${#DIR}: $DIR"; exit 2; }
     SOCK=$DIR/podman.sock
-    [ ${#SOCK} -le 100 ] || { log "socket path too long for a unix socket (${#SOCK} > 100): $SOCK"; exit 2; }
     check_installed
 
     local t0 t1

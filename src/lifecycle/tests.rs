@@ -425,3 +425,94 @@ fn batch_of_many_monitors() {
     assert_eq!(counts[State::Up as usize], 500);
     assert_eq!(counts[State::Down as usize], 500);
 }
+
+/// The circuit breaker: with more than `pause_above` monitors failing, a monitor that would
+/// start its intervention is left degraded instead (held, counted); once the failing count is
+/// back under the threshold, its next failure starts the intervention.
+#[test]
+fn breaker_holds_interventions_while_many_fail_and_releases_them() {
+    let n = 10usize;
+    let mut c = Columns::new(&vec![1; n], &vec![2; n], &vec![3; n], &vec![0; n]);
+    c.pause_above = 3;
+    let policies = [Policy {
+        max_attempts: 3,
+        cooldown_ms: 0,
+    }];
+    let fail = |m: u32| Input::Check {
+        monitor: m,
+        reason: Reason::Refused,
+        status: 0,
+    };
+    let (mut events, mut starts) = (Vec::new(), Vec::new());
+    let inputs: Vec<Input> = (0..n as u32).map(fail).collect();
+    apply(&mut c, &policies, &inputs, 1000, &mut events, &mut starts);
+    // The first four start (failing goes 0..=3, each start counted after its decision); the
+    // fifth sees 4 failing > 3 and is held.
+    assert_eq!(starts, vec![0, 1, 2, 3]);
+    assert_eq!(c.failing, 10);
+    assert_eq!(c.held, 6);
+    for m in 4..n {
+        assert_eq!(c.state(m as u32), State::Degraded, "monitor {m}");
+    }
+    // Monitors 0..=7 recover (green needs 2 successes; intervening ones get their outcome).
+    let ok = |m: u32| Input::Check {
+        monitor: m,
+        reason: Reason::Ok,
+        status: 200,
+    };
+    let mut inputs: Vec<Input> = (0..4)
+        .map(|m| Input::InterventionDone {
+            monitor: m,
+            ok: false,
+        })
+        .collect();
+    apply(&mut c, &policies, &inputs, 2000, &mut events, &mut starts);
+    inputs = (0..8).flat_map(|m| [ok(m), ok(m)]).collect();
+    apply(&mut c, &policies, &inputs, 3000, &mut events, &mut starts);
+    assert_eq!(c.failing, 2);
+    starts.clear();
+    apply(
+        &mut c,
+        &policies,
+        &[fail(8)],
+        4000,
+        &mut events,
+        &mut starts,
+    );
+    assert_eq!(starts, vec![8], "released: the next failure intervenes");
+    assert_eq!(c.state(8), State::Intervening);
+}
+
+/// The failing count follows every transition, maintenance included.
+#[test]
+fn failing_count_tracks_transitions() {
+    let mut c = Columns::new(&[2], &[1], &[3], &[NONE]);
+    let (mut ev, mut st) = (Vec::new(), Vec::new());
+    let f = Input::Check {
+        monitor: 0,
+        reason: Reason::Timeout,
+        status: 0,
+    };
+    apply(&mut c, &[], &[f], 0, &mut ev, &mut st);
+    assert_eq!(c.failing, 1); // degraded
+    apply(&mut c, &[], &[f], 1, &mut ev, &mut st);
+    assert_eq!(c.failing, 1); // down
+    apply(
+        &mut c,
+        &[],
+        &[Input::MaintenanceStart { monitor: 0 }],
+        2,
+        &mut ev,
+        &mut st,
+    );
+    assert_eq!(c.failing, 0);
+    apply(
+        &mut c,
+        &[],
+        &[Input::MaintenanceEnd { monitor: 0 }],
+        3,
+        &mut ev,
+        &mut st,
+    );
+    assert_eq!(c.failing, 0);
+}

@@ -129,7 +129,7 @@ impl Podman {
     fn launch(name: &str) -> Result<Podman, (String, bool)> {
         let fail = |e: String| (e, false);
         let port = free_port().map_err(fail)?;
-        let dir = fresh_dir("podman").map_err(fail)?;
+        let dir = fresh_dir().map_err(fail)?;
         let t0 = Instant::now();
         let run = run_script(
             &dir,
@@ -139,7 +139,12 @@ impl Podman {
         );
         let ready_after = t0.elapsed();
         let undo = |msg: String, race: bool| {
-            let _ = run_script(&dir, "stop", &[dir.to_string_lossy().as_ref()], STOP_TIMEOUT);
+            let _ = run_script(
+                &dir,
+                "stop",
+                &[dir.to_string_lossy().as_ref()],
+                STOP_TIMEOUT,
+            );
             let _ = std::fs::remove_dir_all(&dir);
             (msg, race)
         };
@@ -182,7 +187,7 @@ impl Podman {
         })
     }
 
-    /// `unix:///tmp/cpra-podman-.../podman.sock`: what DOCKER_HOST would be set to.
+    /// `unix:///tmp/cpra-pm-.../podman.sock`: what DOCKER_HOST would be set to.
     pub fn docker_host(&self) -> &str {
         &self.docker_host
     }
@@ -216,7 +221,13 @@ impl Podman {
     /// The script's and the service's logs so far (for failure messages).
     pub fn logs(&self) -> String {
         let mut s = String::new();
-        for f in ["start.log", "service.log", "run.log", "container.log", "stop.log"] {
+        for f in [
+            "start.log",
+            "service.log",
+            "run.log",
+            "container.log",
+            "stop.log",
+        ] {
             if let Ok(t) = std::fs::read(self.dir.join(f)) {
                 s.push_str(&format!("--- {f} ---\n{}\n", String::from_utf8_lossy(&t)));
             }
@@ -245,9 +256,8 @@ impl Podman {
     pub fn inspect(&self) -> Result<Value, String> {
         let path = format!("/{API_VERSION}/containers/{}/json", self.name);
         match self.api("GET", &path)? {
-            (200, body) => {
-                serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON ({e}): {body}"))
-            }
+            (200, body) => serde_json::from_str(&body)
+                .map_err(|e| format!("GET {path}: not JSON ({e}): {body}")),
             (code, body) => Err(format!("GET {path}: {code}: {body}")),
         }
     }
@@ -330,7 +340,12 @@ impl Podman {
 
     /// Runs the script's `stop` (idempotent; also done by drop, which then removes the dir).
     pub fn stop(&self) -> Result<(), String> {
-        match run_script(&self.dir, "stop", &[self.dir.to_string_lossy().as_ref()], STOP_TIMEOUT)? {
+        match run_script(
+            &self.dir,
+            "stop",
+            &[self.dir.to_string_lossy().as_ref()],
+            STOP_TIMEOUT,
+        )? {
             (Some(0), _, _) => Ok(()),
             (c, out, err) => Err(format!("{SCRIPT} stop: exit {c:?}\n{err}\n{out}")),
         }
@@ -397,21 +412,55 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("local_addr: {e}"))
 }
 
-/// A new, empty directory under the system temp dir (short: the socket path must fit in
-/// a unix socket address).
-fn fresh_dir(tag: &str) -> Result<PathBuf, String> {
+/// A new, empty directory under the system temp dir, with a short name: podman refuses a
+/// run root longer than 50 characters (the script's DIR/run, so DIR at most 46), and the
+/// socket path must fit in a unix socket address. `/tmp/cpra-pm-<pid>-<n>-<time>`.
+fn fresh_dir() -> Result<PathBuf, String> {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!(
-        "cpra-{tag}-{}-{nanos}-{n}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
-    Ok(d)
+    let base = std::env::temp_dir();
+    let mut last = String::new();
+    for _ in 0..100 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let d = base.join(format!(
+            "cpra-pm-{}-{n}-{}",
+            std::process::id(),
+            base36((nanos % 1_000_000_000_000) as u64)
+        ));
+        let len = d.as_os_str().len();
+        if len > 46 {
+            return Err(format!(
+                "temp dir {} too long ({len} > 46 characters; podman wants its run root DIR/run \
+                 at most 50): set TMPDIR to a shorter dir",
+                d.display()
+            ));
+        }
+        match std::fs::create_dir(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                last = format!("{} exists", d.display())
+            }
+            Err(e) => return Err(format!("create {}: {e}", d.display())),
+        }
+    }
+    Err(format!("no fresh dir under {}: {last}", base.display()))
+}
+
+fn base36(mut v: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(v % 36) as usize]);
+        v /= 36;
+        if v == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Runs `bash SCRIPT cmd args...` with its stdout/stderr in files in `dir` (so a daemon
@@ -447,7 +496,8 @@ fn run_script(
             Err(e) => return Err(format!("waiting for {SCRIPT} {cmd}: {e}")),
         }
     };
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     match status {
         Some(s) => Ok((s.code(), read(&out_path), read(&err_path))),
         None => {
@@ -492,7 +542,8 @@ fn unix_http(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -539,10 +590,18 @@ fn parse_response(mut raw: &[u8], head_only: bool) -> Result<(u16, String), Stri
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let header = |n: &str| headers.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let header = |n: &str| {
+            headers
+                .iter()
+                .rev()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
         let body: Vec<u8> = if head_only || status == 204 || status == 304 {
             Vec::new()
-        } else if header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
+        } else if header("transfer-encoding")
+            .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
+        {
             dechunk(rest)?
         } else if let Some(len) = header("content-length") {
             let len: usize = len
@@ -550,7 +609,12 @@ fn parse_response(mut raw: &[u8], head_only: bool) -> Result<(u16, String), Stri
                 .parse()
                 .map_err(|_| format!("bad Content-Length {len:?}"))?;
             rest.get(..len)
-                .ok_or_else(|| format!("body shorter than Content-Length {len}: {} bytes", rest.len()))?
+                .ok_or_else(|| {
+                    format!(
+                        "body shorter than Content-Length {len}: {} bytes",
+                        rest.len()
+                    )
+                })?
                 .to_vec()
         } else {
             rest.to_vec()
@@ -577,7 +641,9 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
         let data = rest.get(..size).ok_or("chunk cut short")?;
         body.extend_from_slice(data);
         rest = &rest[size..];
-        rest = rest.strip_prefix(b"\r\n").ok_or("chunk not followed by CRLF")?;
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .ok_or("chunk not followed by CRLF")?;
     }
 }
 
@@ -590,8 +656,17 @@ mod tests {
         let Some(p) = require() else {
             return;
         };
-        eprintln!("podman fixture ready after {:?} at {}", p.ready_after(), p.docker_host());
-        assert!(p.is_serving(), "not serving on port {}:\n{}", p.port(), p.logs());
+        eprintln!(
+            "podman fixture ready after {:?} at {}",
+            p.ready_after(),
+            p.docker_host()
+        );
+        assert!(
+            p.is_serving(),
+            "not serving on port {}:\n{}",
+            p.port(),
+            p.logs()
+        );
         assert_eq!(p.api("GET", "/_ping").unwrap(), (200, "OK".to_string()));
         assert_eq!(p.running(), Some(true));
         let before = p.started_at().expect("State.StartedAt");
@@ -622,11 +697,19 @@ mod tests {
         assert_ne!(before, after, "StartedAt did not move on restart");
 
         let (code, body) = p
-            .api("POST", &format!("/{API_VERSION}/containers/doesnotexist/restart"))
+            .api(
+                "POST",
+                &format!("/{API_VERSION}/containers/doesnotexist/restart"),
+            )
             .unwrap();
         assert_eq!(code, 404, "{body}");
         let v: Value = serde_json::from_str(&body).expect("404 body is JSON");
-        assert!(v["message"].as_str().is_some_and(|m| m.contains("no such container")), "{body}");
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no such container")),
+            "{body}"
+        );
 
         let dir = p.dir().to_path_buf();
         let port = p.port();
@@ -642,13 +725,22 @@ mod tests {
     #[test]
     fn response_parser_reads_chunked_length_and_close_delimited_bodies() {
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked, false).unwrap(), (200, "Wikipedia".into()));
+        assert_eq!(
+            parse_response(chunked, false).unwrap(),
+            (200, "Wikipedia".into())
+        );
         let length = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}trailing";
         assert_eq!(parse_response(length, false).unwrap(), (404, "{}".into()));
         let close = b"HTTP/1.0 200 OK\r\n\r\nall of it";
-        assert_eq!(parse_response(close, false).unwrap(), (200, "all of it".into()));
+        assert_eq!(
+            parse_response(close, false).unwrap(),
+            (200, "all of it".into())
+        );
         let interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
-        assert_eq!(parse_response(interim, false).unwrap(), (204, String::new()));
+        assert_eq!(
+            parse_response(interim, false).unwrap(),
+            (204, String::new())
+        );
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n", false).is_err());
         assert!(parse_response(b"garbage\r\n\r\n", false).is_err());
     }

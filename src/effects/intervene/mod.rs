@@ -64,7 +64,7 @@ struct Claim {
     docker: Option<DockerHost>,
 }
 
-fn claim_of(action: &InterventionAction) -> Claim {
+fn claim_of(action: &InterventionAction, monitor: &str) -> Claim {
     match action {
         InterventionAction::Docker {
             container,
@@ -82,8 +82,10 @@ fn claim_of(action: &InterventionAction) -> Claim {
             target: format!("exec\0{}", command.join("\0")),
             docker: None,
         },
+        // A webhook serves many monitors (the monitor is in its body): the target is the
+        // pair, so one endpoint is not serialised across monitors.
         InterventionAction::Webhook { url, .. } => Claim {
-            target: format!("webhook\0{url}"),
+            target: format!("webhook\0{url}\0{monitor}"),
             docker: None,
         },
     }
@@ -154,7 +156,7 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(JobMsg::Run(job)) => {
-                let c = claim_of(&job.spec.action);
+                let c = claim_of(&job.spec.action, &job.name);
                 waiting.push_back((job, c));
             }
             Ok(JobMsg::Shutdown) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
