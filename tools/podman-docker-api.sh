@@ -26,9 +26,10 @@
 #       way (or never ran). Leaves DIR and its logs in place; the caller removes DIR.
 #
 # Debian packages: podman runc busybox-static (and curl, used here for the checks).
-# Nothing runs on the machine's defaults except runc's state dir (/run/runc/<container id>,
-# removed with each container) and containers/image's blob-info cache
-# (/var/lib/containers/cache, written by `podman import`).
+# Nothing uses the machine's defaults except runc's state dir (/run/runc/<container id>,
+# removed with each container), containers/image's blob-info cache
+# (/var/lib/containers/cache, written by `podman import`) and an empty
+# /run/containers/networks that podman makes.
 set -euo pipefail
 
 IMAGE=localhost/cpra-busybox:latest
