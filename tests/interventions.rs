@@ -5,6 +5,8 @@
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/podman.rs"]
+mod podman;
 #[path = "support/receiver.rs"]
 mod receiver;
 
@@ -143,4 +145,113 @@ fn breaker_holds_a_mass_remediation_and_releases_it() {
         "{s}"
     );
     assert_eq!(s["interventions"]["breaker_trips"], 1);
+}
+
+/// The end-to-end test: cpra watches a real container's HTTP port; the test stops the
+/// container; cpra restarts it through the Docker API (podman's); codes go yellow, cyan, green.
+#[test]
+fn docker_restart_brings_a_real_container_back() {
+    let Some(pm) = podman::require_named("cpra-web") else {
+        return; // Printed SKIPPED with the reason (only with CPRA_ALLOW_SKIP=1).
+    };
+    let dir = common::temp_dir("iv-docker");
+    let log = dir.join("alerts.log");
+    let cfg = dir.join("m.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "monitors:\n  - name: web\n    pulse_check: {{type: http, interval: 300ms, timeout: 200ms, unhealthy_threshold: 1, config: {{url: 'http://127.0.0.1:{}/'}}}}\n    intervention: {{action: docker, target: {{container: {}, docker_host: '{}', timeout: 10s}}}}\n    codes:\n{}",
+            pm.port(),
+            pm.name(),
+            pm.docker_host(),
+            log_codes(&log)
+        ),
+    )
+    .unwrap();
+    let before = pm.started_at();
+    let cpra = Cpra::start(&cfg, &dir.join("state"), &["--for", "8s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        pm.is_serving(),
+        "the container serves before the test stops it"
+    );
+    pm.stop_container().unwrap();
+    assert!(
+        pm.wait_serving(true, Duration::from_secs(6)),
+        "cpra did not bring it back\n{}",
+        cpra.stderr()
+    );
+    let stderr = cpra.wait(Duration::from_secs(30));
+    assert_eq!(
+        colours(&log, "web"),
+        vec!["yellow", "cyan", "green"],
+        "{stderr}"
+    );
+    assert_ne!(pm.started_at(), before, "restarted");
+    assert_eq!(pm.running(), Some(true));
+    assert!(
+        stderr.contains("(docker) attempt 1/1: succeeded"),
+        "{stderr}"
+    );
+}
+
+/// A container that does not exist, a daemon socket that does not exist, and a daemon that
+/// never answers (slower than target.timeout): each is red with a reason that names it.
+#[test]
+fn docker_failures_are_red_with_a_clear_reason() {
+    let pm = podman::require_named("cpra-other");
+    let dir = common::temp_dir("iv-docker-fail");
+    let log = dir.join("alerts.log");
+    let port = Port::closed();
+    let silent = Receiver::start(Behaviour::Hang);
+    let mut targets = vec![
+        (
+            "nosocket",
+            "web",
+            "unix:///nonexistent/cpra/docker.sock".to_string(),
+        ),
+        ("slowapi", "web", format!("tcp://{}", silent.addr())),
+    ];
+    if let Some(pm) = &pm {
+        targets.push((
+            "nocontainer",
+            "does-not-exist",
+            pm.docker_host().to_string(),
+        ));
+    }
+    let mut y = String::from("monitors:\n");
+    for (name, container, host) in &targets {
+        y.push_str(&format!(
+            "  - name: {name}\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 1, config: {{host: 127.0.0.1, port: {}}}}}\n    intervention: {{action: docker, target: {{container: {container}, docker_host: '{host}', timeout: 1s}}}}\n    codes:\n{}",
+            port.port,
+            log_codes(&log)
+        ));
+    }
+    let cfg = dir.join("m.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    let t0 = std::time::Instant::now();
+    let cpra = Cpra::start(&cfg, &dir.join("state"), &["--for", "4s"]);
+    let stderr = cpra.wait(Duration::from_secs(30));
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    for (name, _, _) in &targets {
+        assert_eq!(
+            colours(&log, name),
+            vec!["yellow", "red"],
+            "{name}\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("cannot reach the Docker daemon at unix:///nonexistent/cpra/docker.sock"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"slowapi\" (docker) attempt 1/1: failed") && stderr.contains("timed out"),
+        "{stderr}"
+    );
+    if pm.is_some() {
+        assert!(
+            stderr.contains("no such container \"does-not-exist\""),
+            "{stderr}"
+        );
+    }
 }
