@@ -817,8 +817,13 @@ fn speculative_cuts_that_lie_fall_back() {
         par.push(s.index)
     });
     assert_eq!(r1, r2);
-    assert_eq!(r1.map(|r| r.monitors).ok(), Some(50));
-    assert_eq!(par, (0..50).collect::<Vec<_>>());
+    // A second document is an error (issue 14.2), found the same way by both readers.
+    let e = r1.unwrap_err().to_string();
+    assert!(e.contains("second YAML document"), "{e}");
+    assert!(
+        par.iter().all(|i| *i < 50),
+        "nothing of the second document is delivered"
+    );
 }
 
 /// Large JSON goes through the two-thread pipeline; it must match the single-thread reader.
@@ -1089,4 +1094,54 @@ fn email_notifier_keys() {
             .contains("starttls, implicit or none")
     );
     assert!(one("password: p").unwrap_err().contains("needs a username"));
+}
+
+/// Issue 14.1: a NUL byte used to end a YAML file silently (12,000 monitors loaded as 835).
+#[test]
+fn a_nul_byte_is_an_error_at_its_line() {
+    let m = "  - {name: a, pulse_check: {type: tcp, interval: 1s, timeout: 1s, config: {host: 127.0.0.1, port: 1}}}\n";
+    let text = format!("monitors:\n{m}\0{}", m.replace("name: a", "name: b"));
+    let err = load_bytes(
+        text.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_err();
+    assert_eq!(err.errors[0].line, Some(3), "{err}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+}
+
+/// Issue 14.2: a `---` or `...` line mid-file used to drop the rest with only a warning.
+#[test]
+fn a_second_document_is_an_error_even_without_strict() {
+    let m = |n: &str| {
+        format!(
+            "  - {{name: {n}, pulse_check: {{type: tcp, interval: 1s, timeout: 1s, config: {{host: 127.0.0.1, port: 1}}}}}}\n"
+        )
+    };
+    for sep in ["---", "..."] {
+        let text = format!("monitors:\n{}{sep}\nmonitors:\n{}", m("a"), m("b"));
+        let err = load_bytes(
+            text.as_bytes(),
+            Format::Yaml,
+            &LoadOptions::default(),
+            &mut |_| (),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("second YAML document"),
+            "{sep}: {err}"
+        );
+    }
+    // A leading `---` and a trailing `...` are one document.
+    let one = format!("---\nmonitors:\n{}...\n", m("a"));
+    let r = load_bytes(
+        one.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap();
+    assert_eq!(r.monitors, 1);
 }

@@ -192,9 +192,24 @@ fn load_plain(
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let mut col = Collector::new(sink);
+
     let fatal = match format {
         Format::Yaml => match std::str::from_utf8(bytes) {
-            Ok(text) => yaml::load(text, opts, &mut col).err(),
+            // The YAML parser takes a NUL for the end of the text and would silently drop the
+            // rest: refuse it at its line.
+            Ok(text) => match memchr::memchr(0, bytes) {
+                Some(at) => {
+                    let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                    Some(ConfigError::file(
+                        "",
+                        Some(u32::try_from(line).unwrap_or(u32::MAX)),
+                        format!(
+                            "a NUL byte at byte {at}: a YAML file cannot contain one (a corrupted or binary file?); nothing after it would load"
+                        ),
+                    ))
+                }
+                None => yaml::load(text, opts, &mut col).err(),
+            },
             Err(e) => {
                 let at = e.valid_up_to();
                 let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;

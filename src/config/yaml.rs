@@ -492,11 +492,11 @@ fn run_job(
     } else if let Ok((Event::DocumentStart, m)) = r.next() {
         let line = r.line(&m);
         file.push((
-            false,
+            true,
             ConfigError::file(
                 "",
                 Some(line),
-                "only the first YAML document is read; the rest of the file is ignored",
+                "a second YAML document starts here (after `---` or `...`): cpra reads one document, and ignoring the rest would drop monitors; remove the separator or merge the documents",
             ),
         ));
     }
