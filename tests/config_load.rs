@@ -1145,3 +1145,41 @@ fn a_second_document_is_an_error_even_without_strict() {
     .unwrap();
     assert_eq!(r.monitors, 1);
 }
+
+/// Issue 14.3: duplicate keys reached through a merge key passed silently (first wins); two
+/// `<<` keys too. Both are refused like duplicates written directly.
+#[test]
+fn duplicates_through_merge_keys_are_refused() {
+    let dup_in_anchor = "x-pc: &pc {type: tcp, interval: 1s, timeout: 500ms, timeout: 5s, config: {host: 127.0.0.1, port: 1}}\nmonitors:\n  - name: a\n    pulse_check:\n      <<: *pc\n";
+    let err = load_bytes(
+        dup_in_anchor.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("duplicate key \"timeout\""),
+        "{err}"
+    );
+    let two_merges = "x-a: &a {type: tcp, interval: 1s}\nx-b: &b {timeout: 1s, config: {host: 127.0.0.1, port: 1}}\nmonitors:\n  - name: a\n    pulse_check:\n      <<: *a\n      <<: *b\n";
+    let err = load_bytes(
+        two_merges.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |_| (),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("duplicate key \"<<\""), "{err}");
+    // The documented forms still load: a list of sources, explicit keys winning.
+    let ok = "x-a: &a {type: tcp, interval: 1s, timeout: 9s}\nx-b: &b {timeout: 1s, config: {host: 127.0.0.1, port: 1}}\nmonitors:\n  - name: a\n    pulse_check:\n      <<: [*a, *b]\n      timeout: 500ms\n";
+    let mut got = Vec::new();
+    load_bytes(
+        ok.as_bytes(),
+        Format::Yaml,
+        &LoadOptions::default(),
+        &mut |s| got.push(s),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got[0].pulse.timeout, Duration::from_millis(500));
+}

@@ -83,10 +83,27 @@ impl<'a> Node<'a> {
 /// YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`): keys written in the mapping win, then
 /// earlier sources win over later ones. A value that is not a mapping (or list of mappings) is
 /// left in place as an ordinary `<<` key, which lowering reports as unknown.
+///
+/// Duplicates are kept visible for lowering to refuse, as it refuses duplicate keys written
+/// directly: two `<<` keys in one mapping, and a key twice in one merged mapping (first-wins
+/// would silently pick one of the two values).
 pub(crate) fn apply_merges<'a>(
     entries: &mut Vec<(Key<'a>, Node<'a>)>,
     merges: Vec<(Key<'a>, Node<'a>)>,
 ) {
+    if merges.len() > 1 {
+        for (k, _) in &merges {
+            let line = k.line;
+            entries.push((
+                k.clone(),
+                Node::Scalar {
+                    text: Cow::Borrowed(""),
+                    style: Style::Plain,
+                    line,
+                },
+            ));
+        }
+    }
     for (key, value) in merges {
         let sources: Vec<Node<'a>> = match value {
             Node::Map { .. } => vec![value],
@@ -102,8 +119,11 @@ pub(crate) fn apply_merges<'a>(
                 ..
             } = src
             {
+                let mut seen: Vec<Cow<'a, str>> = Vec::with_capacity(src_entries.len());
                 for (k, v) in src_entries {
-                    if !entries.iter().any(|(e, _)| e.text == k.text && !e.complex) {
+                    let twice = seen.contains(&k.text);
+                    seen.push(k.text.clone());
+                    if twice || !entries.iter().any(|(e, _)| e.text == k.text && !e.complex) {
                         entries.push((k, v));
                     }
                 }
