@@ -39,6 +39,18 @@ fn red_green(notifier: &str) -> String {
     format!("      red: {{{notifier}}}\n      green: {{{notifier}}}\n")
 }
 
+/// Every code object in the webhook bodies, digests flattened.
+fn code_objects(bodies: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for b in bodies {
+        match b["type"].as_str() {
+            Some("digest") => out.extend(b["digest"].as_array().unwrap().iter().cloned()),
+            _ => out.push(b.clone()),
+        }
+    }
+    out
+}
+
 /// Every monitor named in the webhook bodies (codes and digests).
 fn webhook_monitors(bodies: &[Value]) -> Vec<String> {
     let mut out = Vec::new();
@@ -378,14 +390,16 @@ fn kill_9_with_codes_undelivered_then_restart_delivers_all_of_them() {
     let stderr = cpra.wait(Duration::from_secs(30));
     let bodies = hook.json_bodies();
     let monitors = webhook_monitors(&bodies);
-    let keys: HashSet<&str> = bodies
+    let codes = code_objects(&bodies);
+    let keys: HashSet<&str> = codes
         .iter()
         .map(|b| b["idempotency_key"].as_str().unwrap())
         .collect();
     let distinct: HashSet<&String> = monitors.iter().collect();
     assert_eq!(distinct.len(), 20, "{monitors:?}\n{stderr}");
+    assert_eq!(codes.len(), 20, "each stored code delivered once");
     assert_eq!(keys.len(), 20, "one key per code");
-    assert!(bodies.iter().all(|b| b["color"] == "red"));
+    assert!(codes.iter().all(|b| b["color"] == "red"));
     assert!(stderr.contains("from an earlier run"), "{stderr}");
 }
 

@@ -361,9 +361,14 @@ impl Exchange {
             }
         }
         if self.drain && self.body_seen > KEEPALIVE_DRAIN_BYTES_MAX as u64 {
-            // Too much to skip: give the verdict now and close instead of reusing.
+            // Too much to skip: give the verdict now and close instead of reusing. Without a
+            // needle the verdict was the status's (issue 14.4: this used to fail `body`).
             self.reusable = false;
-            return Some(self.pending.unwrap_or((Reason::Body, self.status)));
+            return Some(match (self.pending, needle) {
+                (Some(v), _) => v,
+                (None, Some(_)) => (Reason::Body, self.status),
+                (None, None) => (Reason::Ok, self.status),
+            });
         }
         None
     }
@@ -753,5 +758,48 @@ mod tests {
             judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nworld", &p),
             (Some((Reason::Body, 200)), true)
         );
+    }
+
+    /// Issue 14.4: a healthy keep-alive answer with a body over the drain limit is `ok`, and
+    /// the connection is closed instead of reused (it used to fail `body`).
+    #[test]
+    fn keepalive_with_a_body_over_the_drain_limit_is_ok_and_not_reused() {
+        let mut p = probe(None);
+        p.keepalive = true;
+        let big = KEEPALIVE_DRAIN_BYTES_MAX + 4096;
+        for chunked in [false, true] {
+            let mut ex = Exchange::new();
+            ex.reset_for(true);
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {big}\r\n\r\n")
+            };
+            let mut v = ex.feed_head(head.as_bytes(), &p);
+            let piece = if chunked {
+                let mut c = format!("{:x}\r\n", 4096).into_bytes();
+                c.extend_from_slice(&[b'x'; 4096]);
+                c.extend_from_slice(b"\r\n");
+                c
+            } else {
+                vec![b'x'; 4096]
+            };
+            let mut fed = 0;
+            while v.is_none() && fed < 2 * big {
+                v = ex.feed_body(&piece, &p);
+                fed += piece.len();
+            }
+            assert_eq!(v, Some((Reason::Ok, 200)), "chunked {chunked}");
+            assert!(!ex.reusable(), "chunked {chunked}");
+        }
+        // A failing status keeps its verdict.
+        let mut ex = Exchange::new();
+        ex.reset_for(true);
+        let head = format!("HTTP/1.1 503 Busy\r\nContent-Length: {big}\r\n\r\n");
+        let mut v = ex.feed_head(head.as_bytes(), &p);
+        while v.is_none() {
+            v = ex.feed_body(&[b'x'; 4096], &p);
+        }
+        assert_eq!(v, Some((Reason::Status, 503)));
     }
 }
