@@ -144,6 +144,7 @@ fn storm_of_1000_reds_to_a_webhook_is_a_few_posts_with_every_monitor() {
     let stderr = cpra.wait(Duration::from_secs(40));
     assert!(t0.elapsed() < Duration::from_secs(30));
     let bodies = hook.json_bodies();
+    eprintln!("storm of 1,000 reds to a webhook: {} POSTs", bodies.len());
     assert!(bodies.len() <= 20, "{} POSTs\n{stderr}", bodies.len());
     let monitors = webhook_monitors(&bodies);
     let distinct: HashSet<&String> = monitors.iter().collect();
@@ -173,6 +174,7 @@ fn slack_messages_follow_the_documented_payload_and_storms_are_digests() {
     let cpra = Cpra::start(&cfg, &dir.join("state"), &["--for", "13s"]);
     let stderr = cpra.wait(Duration::from_secs(40));
     let bodies = hook.json_bodies();
+    eprintln!("storm of 1,000 reds to Slack: {} messages", bodies.len());
     assert!(
         bodies.len() <= 15,
         "{} Slack messages\n{stderr}",
