@@ -207,26 +207,7 @@ pub(crate) fn lower_alerting(
     node: &Node,
     opts: &LoadOptions,
 ) -> (AlertingSpec, Vec<ConfigError>, Vec<ConfigError>) {
-    let mut lw = Lower {
-        opts,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        substituted: Vec::new(),
-    };
-    let spec = lw.alerting(node, &Path::root("alerting"));
-    let secrets = std::mem::take(&mut lw.substituted);
-    let locate = |i: Issue| ConfigError {
-        index: None,
-        name: None,
-        path: i.path,
-        line: (i.line > 0).then_some(i.line),
-        message: redact(&i.message, &secrets),
-    };
-    (
-        spec,
-        lw.errors.into_iter().map(locate).collect(),
-        lw.warnings.into_iter().map(locate).collect(),
-    )
+    lower_block(node, opts, "alerting", |lw, n, p| lw.alerting(n, p))
 }
 
 /// Lowers the top-level `remediation:` block.
@@ -234,19 +215,30 @@ pub(crate) fn lower_remediation(
     node: &Node,
     opts: &LoadOptions,
 ) -> (RemediationSpec, Vec<ConfigError>, Vec<ConfigError>) {
+    lower_block(node, opts, "remediation", |lw, n, p| lw.remediation(n, p))
+}
+
+/// A top-level settings block: lowered by `f`, problems located under `root`.
+fn lower_block<'o, T>(
+    node: &Node,
+    opts: &'o LoadOptions,
+    root: &'static str,
+    f: impl FnOnce(&mut Lower<'o>, &Node, &Path) -> T,
+) -> (T, Vec<ConfigError>, Vec<ConfigError>) {
     let mut lw = Lower {
         opts,
         errors: Vec::new(),
         warnings: Vec::new(),
         substituted: Vec::new(),
     };
-    let spec = lw.remediation(node, &Path::root("remediation"));
+    let spec = f(&mut lw, node, &Path::root(root));
+    let secrets = std::mem::take(&mut lw.substituted);
     let locate = |i: Issue| ConfigError {
         index: None,
         name: None,
         path: i.path,
         line: (i.line > 0).then_some(i.line),
-        message: i.message,
+        message: redact(&i.message, &secrets),
     };
     (
         spec,

@@ -37,6 +37,29 @@ impl Code {
         )
     }
 
+    /// A code of `monitor` (red, threshold reached, refused), for tests and benches.
+    pub fn example(monitor: &str) -> Code {
+        Code {
+            monitor: monitor.to_string(),
+            colour: Colour::Red,
+            event: Event {
+                monitor: 0,
+                from: State::Degraded,
+                to: State::Down,
+                colour: Some(Colour::Red),
+                cause: Cause::ThresholdReached,
+                reason: Reason::Refused,
+                status: 0,
+                failures: 1,
+                at_ms: 0,
+                incident_ms: 0,
+            },
+            wall_ms: 1_800_000_000_000,
+            incident_wall_ms: 1_800_000_000_000,
+            reminder: false,
+        }
+    }
+
     /// A key that is the same for every delivery of this code (a redelivery after a crash
     /// included) and different for any other code: receivers drop what they have seen.
     pub fn idempotency_key(&self, instance: &str) -> String {

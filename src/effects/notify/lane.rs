@@ -367,9 +367,6 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::Colour;
-    use crate::lifecycle::{Cause, Event, State};
-    use crate::probe::reason::Reason;
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
 
@@ -414,25 +411,7 @@ mod tests {
     }
 
     fn code(i: usize) -> Box<Code> {
-        Box::new(Code {
-            monitor: format!("m{i}"),
-            colour: Colour::Red,
-            event: Event {
-                monitor: i as u32,
-                from: State::Up,
-                to: State::Down,
-                colour: Some(Colour::Red),
-                cause: Cause::ThresholdReached,
-                reason: Reason::Refused,
-                status: 0,
-                failures: 1,
-                at_ms: 0,
-                incident_ms: 0,
-            },
-            wall_ms: 0,
-            incident_wall_ms: 0,
-            reminder: false,
-        })
+        Box::new(Code::example(&format!("m{i}")))
     }
 
     struct Harness {

@@ -113,31 +113,10 @@ impl Notifier for Log {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::Colour;
     use crate::effects::render::Code;
-    use crate::lifecycle::{Cause, Event, State};
-    use crate::probe::reason::Reason;
 
     fn code(i: u32) -> Code {
-        Code {
-            monitor: format!("m{i}"),
-            colour: Colour::Red,
-            event: Event {
-                monitor: i,
-                from: State::Up,
-                to: State::Down,
-                colour: Some(Colour::Red),
-                cause: Cause::ThresholdReached,
-                reason: Reason::Timeout,
-                status: 0,
-                failures: 1,
-                at_ms: 0,
-                incident_ms: 0,
-            },
-            wall_ms: 0,
-            incident_wall_ms: 0,
-            reminder: false,
-        }
+        Code::example(&format!("m{i}"))
     }
 
     fn cx() -> Context {
