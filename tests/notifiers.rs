@@ -444,3 +444,39 @@ fn a_hanging_receiver_does_not_delay_the_log_file() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn slack_red_then_green() {
+    let dir = common::temp_dir("nt-slack-rg");
+    let hook = Receiver::start(Behaviour::Slack);
+    let port = Port::closed();
+    let notifier = format!(
+        "notify: slack, config: {{hook: \"{}/services/T1/B1/SECRETPART\"}}",
+        hook.url()
+    );
+    let cfg = config(&dir, 1, port.port, &red_green(&notifier), "");
+    let cpra = Cpra::start(&cfg, &dir.join("state"), &["--for", "5s"]);
+    assert!(wait_until(Duration::from_secs(5), || hook.count() >= 1));
+    port.open();
+    let stderr = cpra.wait(Duration::from_secs(20));
+    let bodies = hook.json_bodies();
+    assert_eq!(bodies.len(), 2, "{bodies:?}\n{stderr}");
+    for b in &bodies {
+        receiver::validate::slack_incoming_webhook(b).unwrap_or_else(|e| panic!("{e}: {b}"));
+    }
+    assert!(
+        bodies[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[FAILED] svc-0000")
+    );
+    assert_eq!(bodies[0]["attachments"][0]["color"], "#d40e0d");
+    assert!(
+        bodies[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[RECOVERED] svc-0000")
+    );
+    assert_eq!(bodies[1]["attachments"][0]["color"], "#2eb886");
+    assert!(!stderr.contains("SECRETPART"));
+}
