@@ -161,7 +161,12 @@ pub const CONFIG_ERRORS_MAX: usize = 100;
 pub const CONFIG_WARNINGS_MAX: usize = 100;
 /// Largest configuration file accepted, in bytes, both as read and after gunzip.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 4 << 30;
-/// Longest single string value in a configuration file, in bytes.
+/// Most a gzip configuration may expand, as a multiple of its compressed size (plus 64 MiB):
+/// monitors files compress 20-100 times; a bomb compresses a thousand times and more.
+pub const CONFIG_GZIP_RATIO_MAX: u64 = 200;
+/// Characters of a key quoted in a message; longer keys are cut with `...`.
+pub const CONFIG_MESSAGE_KEY_CHARS_MAX: usize = 80;
+/// Longest single string value (or key, known or not) in a configuration file, in bytes.
 pub const CONFIG_STRING_BYTES_MAX: usize = 64 * 1024;
 /// Most YAML/JSON nodes in one monitor entry, aliases expanded (bounds "billion laughs").
 pub const CONFIG_NODES_PER_MONITOR_MAX: usize = 10_000;

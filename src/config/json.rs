@@ -20,7 +20,7 @@ use crate::config::error::ConfigError;
 use crate::config::lower::{lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style};
 use crate::config::{Collector, LoadOptions};
-use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX};
+use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX};
 
 /// Monitors per batch handed from the parsing thread to the lowering one.
 const BATCH_MONITORS: usize = 512;
@@ -491,14 +491,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
+        bounded::<E>(v.len(), "value")?;
         Ok(quoted(Cow::Borrowed(v)))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Node<'de>, E> {
+        bounded::<E>(v.len(), "value")?;
         Ok(quoted(Cow::Owned(v.to_string())))
     }
 
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Node<'de>, E> {
+        bounded::<E>(v.len(), "value")?;
         Ok(quoted(Cow::Owned(v)))
     }
 
@@ -554,6 +557,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 }
 
 /// A mapping key, borrowed from the input when it has no escapes.
+/// Keys and string values, under known keys or not, are held to the string cap: a 100 MB key
+/// must not cost 100 MB (and a message quoting it).
+fn bounded<E: serde::de::Error>(len: usize, what: &str) -> Result<(), E> {
+    if len > CONFIG_STRING_BYTES_MAX {
+        return Err(E::custom(format!(
+            "a {what} of {len} bytes: keys and values are at most {CONFIG_STRING_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
 struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
@@ -571,14 +585,17 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        bounded::<E>(v.len(), "key")?;
         Ok(Cow::Borrowed(v))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        bounded::<E>(v.len(), "key")?;
         Ok(Cow::Owned(v.to_string()))
     }
 
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        bounded::<E>(v.len(), "key")?;
         Ok(Cow::Owned(v))
     }
 }

@@ -26,10 +26,10 @@ use crate::config::text::{
     parse_rfc3339_ms, parse_status,
 };
 use crate::limits::{
-    CONFIG_STRING_BYTES_MAX, EMAIL_RECIPIENTS_MAX, EXEC_ARGS_MAX, EXEC_ENV_VARS_MAX,
-    HEADERS_PER_MONITOR_MAX, HTTP_REDIRECTS_MAX, ICMP_COUNT_MAX, INTERVENTION_ATTEMPTS_MAX,
-    MAINTENANCE_WINDOWS_PER_MONITOR_MAX, MONITOR_NAME_BYTES_MAX, RETRIES_MAX, STORM_THRESHOLD_MAX,
-    THRESHOLD_CHECKS_MAX,
+    CONFIG_MESSAGE_KEY_CHARS_MAX, CONFIG_STRING_BYTES_MAX, EMAIL_RECIPIENTS_MAX, EXEC_ARGS_MAX,
+    EXEC_ENV_VARS_MAX, HEADERS_PER_MONITOR_MAX, HTTP_REDIRECTS_MAX, ICMP_COUNT_MAX,
+    INTERVENTION_ATTEMPTS_MAX, MAINTENANCE_WINDOWS_PER_MONITOR_MAX, MONITOR_NAME_BYTES_MAX,
+    RETRIES_MAX, STORM_THRESHOLD_MAX, THRESHOLD_CHECKS_MAX,
 };
 
 const MONITOR_KEYS: &[&str] = &[
@@ -348,12 +348,13 @@ impl<'o> Lower<'o> {
                     format!("duplicate key {:?}", k.text),
                 );
             } else if !known.contains(&k.text.as_ref()) {
-                self.unknown_key(&p.key(&k.text), k.line, &k.text, known);
+                self.unknown_key(&p.key(&shorten(&k.text)), k.line, &k.text, known);
             }
         }
     }
 
     fn unknown_key(&mut self, p: &Path, line: u32, key: &str, known: &[&str]) {
+        let key = &shorten(key);
         let hint = suggest(key, known)
             .map(|s| format!("; did you mean {s:?}?"))
             .unwrap_or_default();
@@ -438,6 +439,9 @@ impl<'o> Lower<'o> {
 
     fn uint_node(&mut self, n: &Node, p: &Path, lo: u32, hi: u32) -> Option<u32> {
         let s = self.str_node(n, p)?;
+        if !self.no_padding(&s, p) {
+            return None;
+        }
         let t = s.value.trim();
         let t = t.strip_prefix('+').unwrap_or(t);
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
@@ -491,8 +495,27 @@ impl<'o> Lower<'o> {
         }
     }
 
+    /// Numbers and durations with spaces around them are refused, as Go's parsers refuse them.
+    fn no_padding(&mut self, s: &Str<'_>, p: &Path) -> bool {
+        if s.value.trim() == s.value {
+            return true;
+        }
+        self.err(
+            p,
+            s.line,
+            format!(
+                "{:?} has spaces around it: write the value alone",
+                s.shown()
+            ),
+        );
+        false
+    }
+
     fn duration_node(&mut self, n: &Node, p: &Path, positive: bool) -> Option<Duration> {
         let s = self.str_node(n, p)?;
+        if !self.no_padding(&s, p) {
+            return None;
+        }
         match parse_go_duration(s.value.trim()) {
             Ok(d) if positive && d.is_zero() => {
                 self.err(p, s.line, "must be greater than 0");
@@ -1151,6 +1174,14 @@ impl<'o> Lower<'o> {
             Node::Seq { items, .. } => {
                 let mut argv = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
+                    if item.is_null() {
+                        self.err(
+                            &p.index(i),
+                            item.line(),
+                            "an argument is null (~ or empty): quote it (\"~\") or remove it",
+                        );
+                        return None;
+                    }
                     argv.push(self.str_node(item, &p.index(i))?.value.into_owned());
                 }
                 argv
@@ -1550,8 +1581,20 @@ fn check_smtp(s: &str) -> Result<(), String> {
     }
 }
 
-/// The known key closest to `key` (edit distance at most 2), for "did you mean" hints.
+/// `s` cut to [`CONFIG_MESSAGE_KEY_CHARS_MAX`] characters for a message (`...` marks a cut).
+fn shorten(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(CONFIG_MESSAGE_KEY_CHARS_MAX) {
+        None => Cow::Borrowed(s),
+        Some((at, _)) => Cow::Owned(format!("{}...", &s[..at])),
+    }
+}
+
+/// The known key closest to `key` (edit distance at most 2), for "did you mean" hints. Keys
+/// much longer than any known one get none (and cost nothing).
 fn suggest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    if key.len() > 64 {
+        return None;
+    }
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))

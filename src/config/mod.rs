@@ -32,7 +32,8 @@ pub use error::{ConfigError, LoadErrors};
 pub(crate) use text::parse_http_url;
 
 use crate::limits::{
-    CONFIG_ERRORS_MAX, CONFIG_FILE_BYTES_MAX, CONFIG_LOAD_THREADS_MAX, CONFIG_WARNINGS_MAX,
+    CONFIG_ERRORS_MAX, CONFIG_FILE_BYTES_MAX, CONFIG_GZIP_RATIO_MAX, CONFIG_LOAD_THREADS_MAX,
+    CONFIG_WARNINGS_MAX,
 };
 use lower::Item;
 use model::MonitorSpec;
@@ -163,15 +164,23 @@ fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
+/// Gunzips, stopping at the size limit or at [`CONFIG_GZIP_RATIO_MAX`] times the compressed
+/// size (plus 64 MiB), whichever is lower: a few MB of gzip must not become gigabytes resident
+/// before the load can refuse it.
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let cap = (bytes.len() as u64)
+        .saturating_mul(CONFIG_GZIP_RATIO_MAX)
+        .saturating_add(64 << 20)
+        .min(CONFIG_FILE_BYTES_MAX);
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(4));
-    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(CONFIG_FILE_BYTES_MAX + 1);
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(cap + 1);
     dec.read_to_end(&mut out).map_err(|e| {
         format!("cannot decompress the gzip data: {e} (truncated or corrupt file?)")
     })?;
-    if out.len() as u64 > CONFIG_FILE_BYTES_MAX {
+    if out.len() as u64 > cap {
         return Err(format!(
-            "decompressed configuration is larger than {CONFIG_FILE_BYTES_MAX} bytes"
+            "decompressed configuration is larger than {cap} bytes ({} compressed; at most {CONFIG_GZIP_RATIO_MAX} times that plus 64 MiB, and {CONFIG_FILE_BYTES_MAX} bytes, are read): a gzip bomb or a wrong file",
+            bytes.len()
         ));
     }
     Ok(out)

@@ -143,6 +143,11 @@ pub(crate) fn check_host(h: &str) -> Result<(), String> {
         if label.len() > 63 {
             return Err(format!("host name {h:?} has a label longer than 63 bytes"));
         }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "host name {h:?} has a label that starts or ends with '-'"
+            ));
+        }
         if let Some(c) = label
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))

@@ -39,7 +39,7 @@ use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{
     CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX,
-    CONFIG_NODES_PER_MONITOR_MAX,
+    CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX,
 };
 
 type Chars<'t> = std::iter::Chain<std::str::Chars<'t>, std::str::Chars<'t>>;
@@ -140,6 +140,16 @@ impl<'t> Reader<'t> {
         spend(budget, 1)?;
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                // Keys and values under unknown keys too: a 100 MB key must not cost 100 MB.
+                if text.len() > CONFIG_STRING_BYTES_MAX {
+                    return Err(Stop::Limit {
+                        line,
+                        message: format!(
+                            "a key or value of {} bytes: they are at most {CONFIG_STRING_BYTES_MAX} bytes",
+                            text.len()
+                        ),
+                    });
+                }
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let style = if style == TScalarStyle::Plain && !forced_str {
                     Style::Plain
