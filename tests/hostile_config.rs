@@ -191,3 +191,27 @@ fn run_with_a_closed_stderr_finishes_with_its_summary() {
     assert!(s["interventions"]["failed"].as_u64().unwrap() >= 1, "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Found by tests/fuzz_config.rs: duplicate keys under keys that lowering ignores (a second
+/// top-level `x-` key, a mapping under an unknown key), and text after the document that the
+/// parser cannot read, passed silently. All are errors now, as yaml-rust2's own loader says.
+#[test]
+fn duplicates_anywhere_and_trailing_garbage_are_errors() {
+    let m = format!("  - {MON}\n");
+    for text in [
+        format!("x-a: 1\nx-a: 2\nmonitors:\n{m}"),
+        format!(
+            "monitors:\n  - {{name: a, extra: {{k: 1, k: 2}}, pulse_check: {{type: tcp, interval: 1s, timeout: 1s, config: {{host: 127.0.0.1, port: 1}}}}}}\n"
+        ),
+        format!("x-note: {{a: 1, a: 2}}\nmonitors:\n{m}"),
+        format!("monitors:\n{m}...\n| - name: b\n"),
+    ] {
+        let err = load(&text, Format::Yaml).unwrap_err();
+        assert!(
+            err.contains("duplicate key")
+                || err.contains("second YAML document")
+                || err.contains("syntax"),
+            "{text}: {err}"
+        );
+    }
+}

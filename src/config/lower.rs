@@ -1581,6 +1581,11 @@ fn check_smtp(s: &str) -> Result<(), String> {
     }
 }
 
+/// [`shorten`], for the readers' messages.
+pub(crate) fn shorten_key(s: &str) -> Cow<'_, str> {
+    shorten(s)
+}
+
 /// `s` cut to [`CONFIG_MESSAGE_KEY_CHARS_MAX`] characters for a message (`...` marks a cut).
 fn shorten(s: &str) -> Cow<'_, str> {
     match s.char_indices().nth(CONFIG_MESSAGE_KEY_CHARS_MAX) {

@@ -38,7 +38,7 @@ use crate::config::node::{Key, Node, Style, apply_merges};
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{
-    CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX,
+    CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX, CONFIG_ERRORS_MAX,
     CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX,
 };
 
@@ -81,6 +81,9 @@ struct Reader<'t> {
     anchors: HashMap<usize, (Node<'static>, usize)>,
     anchors_defined: usize,
     lines: LineMap,
+    /// Duplicate keys (line, key) of the mappings read since the last drain: every mapping,
+    /// also under keys that lowering never looks at.
+    dup_keys: Vec<(u32, String)>,
 }
 
 impl<'t> Reader<'t> {
@@ -90,6 +93,7 @@ impl<'t> Reader<'t> {
             anchors: HashMap::new(),
             anchors_defined: 0,
             lines,
+            dup_keys: Vec::new(),
         }
     }
 
@@ -202,8 +206,19 @@ impl<'t> Reader<'t> {
                             complex: true,
                         },
                     };
+                    let dup = !key.complex
+                        && (entries.iter().chain(merges.iter()))
+                            .any(|(k, _): &(Key<'_>, Node<'_>)| !k.complex && k.text == key.text);
                     let (ev, m) = self.next()?;
                     let value = self.node(ev, m, depth + 1, budget)?;
+                    if dup {
+                        // Reported once, here, wherever the mapping is (also under keys that
+                        // lowering ignores); the second value is dropped.
+                        if self.dup_keys.len() < CONFIG_ERRORS_MAX {
+                            self.dup_keys.push((key_line, key.text.to_string()));
+                        }
+                        continue;
+                    }
                     if is_merge {
                         merges.push((key, value));
                     } else {
@@ -363,6 +378,7 @@ fn run_job(
         return Ok(out);
     }
     let mut seen_monitors = false;
+    let mut seen_top: Vec<String> = Vec::new();
     let mut count = 0usize;
     loop {
         let (ev, m) = r.next().map_err(|s| fail(s, None))?;
@@ -410,7 +426,24 @@ fn run_job(
                     .node(ev, m, 1, &mut budget)
                     .map_err(|s| fail(s, Some(index)))?;
                 out.item_anchors |= r.anchors_defined > anchors_before;
-                emit(lower_item(&node, index, opts));
+                let mut item = lower_item(&node, index, opts);
+                for (line, k) in r.dup_keys.drain(..) {
+                    item.errors.push(ConfigError {
+                        index: Some(index),
+                        name: item
+                            .label
+                            .clone()
+                            .or_else(|| item.name.clone())
+                            .or_else(|| item.spec.as_ref().map(|s| s.name.clone())),
+                        path: format!("monitors[{index}]"),
+                        line: Some(line),
+                        message: format!(
+                            "duplicate key {:?}: keys must be unique in a mapping",
+                            crate::config::lower::shorten_key(&k)
+                        ),
+                    });
+                }
+                emit(item);
                 count += 1;
                 if job.expected_items.is_some_and(|n| count > n) {
                     return Err(JobFail::Rejected);
@@ -424,10 +457,35 @@ fn run_job(
         // Any other top-level key: read its value (it may hold anchors) and check the key.
         let (ev, m) = r.next().map_err(|s| fail(s, None))?;
         let value = r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+        for (line, k) in r.dup_keys.drain(..) {
+            file.push((
+                true,
+                ConfigError::file(
+                    key_text.unwrap_or(""),
+                    Some(line),
+                    format!(
+                        "duplicate key {:?}: keys must be unique in a mapping",
+                        crate::config::lower::shorten_key(&k)
+                    ),
+                ),
+            ));
+        }
         if seen_monitors && speculative && !job.last {
             return Err(JobFail::Rejected);
         }
         if seen_monitors || job.report_head {
+            if let Some(k) = key_text
+                && k != "monitors"
+            {
+                if seen_top.iter().any(|s| s == k) {
+                    file.push((
+                        true,
+                        ConfigError::file(k, Some(key_line), format!("duplicate key {k:?}")),
+                    ));
+                    continue;
+                }
+                seen_top.push(k.to_string());
+            }
             match key_text {
                 Some("alerting") if out.alerting.is_some() => file.push((
                     true,
@@ -499,16 +557,23 @@ fn run_job(
         if !matches!(ev, Event::StreamEnd) {
             return Err(JobFail::Rejected);
         }
-    } else if let Ok((Event::DocumentStart, m)) = r.next() {
-        let line = r.line(&m);
-        file.push((
-            true,
-            ConfigError::file(
-                "",
-                Some(line),
-                "a second YAML document starts here (after `---` or `...`): cpra reads one document, and ignoring the rest would drop monitors; remove the separator or merge the documents",
-            ),
-        ));
+    } else {
+        // Whatever follows the document must be nothing: a second document, or text the
+        // parser cannot read, would otherwise be dropped in silence.
+        match r.next().map_err(|s| fail(s, None))? {
+            (Event::StreamEnd, _) => {}
+            (_, m) => {
+                let line = r.line(&m);
+                file.push((
+                    true,
+                    ConfigError::file(
+                        "",
+                        Some(line),
+                        "a second YAML document starts here (after `---` or `...`): cpra reads one document, and ignoring the rest would drop monitors; remove the separator or merge the documents",
+                    ),
+                ));
+            }
+        }
     }
     Ok(out)
 }

@@ -124,6 +124,12 @@ impl<'t> Reader<'t> {
         let mut number = first_line;
         loop {
             let (key, value) = split_key(text)?;
+            if entries
+                .iter()
+                .any(|(k, _): &(Key<'_>, Node<'_>)| k.text == key)
+            {
+                return None; // Duplicates are reported by the full reader.
+            }
             let value_node = if value.is_empty() {
                 self.nested(indent, depth)?
             } else {
