@@ -200,9 +200,7 @@ fn duplicates_anywhere_and_trailing_garbage_are_errors() {
     let m = format!("  - {MON}\n");
     for text in [
         format!("x-a: 1\nx-a: 2\nmonitors:\n{m}"),
-        format!(
-            "monitors:\n  - {{name: a, extra: {{k: 1, k: 2}}, pulse_check: {{type: tcp, interval: 1s, timeout: 1s, config: {{host: 127.0.0.1, port: 1}}}}}}\n"
-        ),
+        "monitors:\n  - {name: a, extra: {k: 1, k: 2}, pulse_check: {type: tcp, interval: 1s, timeout: 1s, config: {host: 127.0.0.1, port: 1}}}\n".to_string(),
         format!("x-note: {{a: 1, a: 2}}\nmonitors:\n{m}"),
         format!("monitors:\n{m}...\n| - name: b\n"),
     ] {
