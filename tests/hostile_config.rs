@@ -213,3 +213,140 @@ fn duplicates_anywhere_and_trailing_garbage_are_errors() {
         );
     }
 }
+
+/// 14.8: an intervention's failure message printed the substituted command (a secret); exec
+/// children inherited cpra's whole environment; 20 MB of a child's stderr reached cpra's.
+#[test]
+fn exec_interventions_leak_no_secret_no_environment_and_no_flood() {
+    let dir = common::temp_dir("hostile-exec");
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let mark = dir.join("env-clean");
+    let mon = |name: &str, cmd: &str| {
+        format!(
+            "  - {{name: {name}, pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, config: {{host: 127.0.0.1, port: {port}}}}}, intervention: {{action: exec, target: {{command: {cmd}}}}}}}\n"
+        )
+    };
+    let cfg = dir.join("m.yaml");
+    let text = String::from("monitors:\n")
+        + &mon("secret", "['${CPRA_SECRET_CMD}']")
+        + &mon(
+            "env",
+            &format!(
+                "[sh, -c, 'test -z \"$CPRA_LEAK\" && test -n \"$PATH\" && touch {}']",
+                mark.display()
+            ),
+        )
+        + &mon(
+            "flood",
+            "[sh, -c, 'head -c 20000000 /dev/zero | tr \"\\0\" x >&2; exit 1']",
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let out = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--for", "3s", "--no-pin", "--workers", "1", "--state-dir"])
+        .arg(dir.join("state"))
+        .env("CPRA_SECRET_CMD", "/nonexistent/tok_SuperSecret_9f8e7d")
+        .env("CPRA_LEAK", "inherited")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("tok_SuperSecret"),
+        "the substituted command leaked: {err}"
+    );
+    assert!(err.contains("cannot start the command"), "{err}");
+    assert!(
+        mark.exists(),
+        "the child saw cpra's environment or no PATH: {err}"
+    );
+    assert!(err.len() < 64 * 1024, "{} bytes of stderr", err.len());
+    assert!(
+        err.contains("stderr: xxxx"),
+        "the child's stderr, capped, is in the message"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 14.4: `keepalive: true` against a healthy server with a 2 MiB body failed `body` and fired
+/// red. The documented behaviour: the check passes and the connection is closed, not reused.
+#[test]
+fn keepalive_with_a_large_body_passes() {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut buf = [0u8; 4096];
+                let body = vec![b'x'; 2 << 20];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    if c.write_all(head.as_bytes()).is_err() || c.write_all(&body).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = common::temp_dir("hostile-ka");
+    let cfg = dir.join("m.yaml");
+    std::fs::write(
+        &cfg,
+        format!("monitors:\n  - {{name: big, pulse_check: {{type: http, interval: 300ms, timeout: 300ms, config: {{url: 'http://{addr}/', keepalive: true}}}}}}\n"),
+    )
+    .unwrap();
+    let summary = dir.join("summary.json");
+    let out = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--for", "3s", "--no-pin", "--workers", "1", "--summary"])
+        .arg(&summary)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert!(s["checks"].as_u64().unwrap() >= 8, "{s}");
+    assert_eq!(s["failures"], 0, "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 14.5: SIGHUP (what logrotate sends) must not stop cpra; rotated log files are followed.
+#[test]
+fn sighup_does_not_stop_a_run() {
+    let dir = common::temp_dir("hostile-hup");
+    let cfg = dir.join("m.yaml");
+    std::fs::write(&cfg, format!("monitors:\n  - {MON}\n")).unwrap();
+    let mut child = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--for", "2s", "--no-pin", "--workers", "1", "--state-dir"])
+        .arg(dir.join("state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("SIGHUP"), "{err}");
+    assert!(err.contains("stopped after 2."), "ran its full 2 s: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -265,16 +265,24 @@ pub fn run(args: &RunArgs) -> i32 {
     }
     // Signals are counted: the first stops cleanly, a second abandons checks in flight.
     let signals = Arc::new(AtomicUsize::new(0));
+    // SIGHUP (logrotate's habit) does not stop cpra: log files follow rotation by themselves.
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(mut sigs) => {
             let seen = signals.clone();
             let _ = std::thread::Builder::new()
                 .name("cpra-signals".into())
                 .spawn(move || {
-                    for _ in sigs.forever() {
+                    for sig in sigs.forever() {
+                        if sig == signal_hook::consts::SIGHUP {
+                            crate::say!(
+                                "cpra: SIGHUP: log files are reopened by themselves when rotated; reloading the configuration is not built yet (restart to apply a new file)"
+                            );
+                            continue;
+                        }
                         seen.fetch_add(1, Ordering::Relaxed);
                     }
                 });
