@@ -331,7 +331,7 @@ fn sighup_does_not_stop_a_run() {
     let dir = common::temp_dir("hostile-hup");
     let cfg = dir.join("m.yaml");
     std::fs::write(&cfg, format!("monitors:\n  - {MON}\n")).unwrap();
-    let mut child = cpra()
+    let child = cpra()
         .arg("run")
         .arg(&cfg)
         .args(["--for", "2s", "--no-pin", "--workers", "1", "--state-dir"])
