@@ -243,7 +243,8 @@ impl Catalog {
             .zip(&self.enabled)
             .filter(|(_, e)| **e)
             .map(|(i, _)| 1000.0 / f64::from((*i).max(1)))
-            .sum()
+            // An empty f64 sum is -0.0, which prints as "-0.0" (`cpra check` on no monitors).
+            .fold(0.0, |a, b| a + b)
     }
 
     /// Bytes held by the catalog's columns and arena (not counting interned specs).
