@@ -239,12 +239,12 @@ fn check_reports_counts_and_errors() {
     assert!(stdout.contains("tcp    1"), "{stdout}");
     assert!(stdout.contains("expected checks/s: 13.3"), "{stdout}");
 
-    // Missing variable, bad duration, timeout > interval, duplicate name: all listed, with
+    // Missing variable, bad duration, a zero timeout, duplicate name: all listed, with
     // index, name, field path and line; exit non-zero; `run` refuses to start too.
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
-        "monitors:\n  - name: a\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 20s\n      config:\n        url: \"http://127.0.0.1:1/${NOPE_NOT_SET}\"\n  - name: a\n    pulse_check:\n      type: tcp\n      interval: 5x\n      timeout: 1s\n      config: { host: 127.0.0.1, port: 80 }\n",
+        "monitors:\n  - name: a\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 0s\n      config:\n        url: \"http://127.0.0.1:1/${NOPE_NOT_SET}\"\n  - name: a\n    pulse_check:\n      type: tcp\n      interval: 5x\n      timeout: 1s\n      config: { host: 127.0.0.1, port: 80 }\n",
     )
     .unwrap();
     for cmd in ["check", "run"] {

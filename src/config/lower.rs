@@ -658,6 +658,37 @@ impl<'o> Lower<'o> {
         }
     }
 
+    /// Something the Go original loads and cpra gives a meaning: a warning saying what cpra
+    /// did, an error with `--strict`.
+    fn compat(&mut self, p: &Path, line: u32, message: impl Into<String>) {
+        let issue = Issue {
+            path: p.render(),
+            line,
+            message: message.into(),
+        };
+        if self.opts.strict {
+            self.errors.push(issue);
+        } else {
+            self.warnings.push(issue);
+        }
+    }
+
+    /// A consecutive-checks threshold; `0` is the Go original's "unset": the default, with a
+    /// warning.
+    fn threshold(&mut self, n: &Node, p: &Path, default: u32) -> Option<u32> {
+        match self.uint_node(n, p, 0, THRESHOLD_CHECKS_MAX)? {
+            0 => {
+                self.compat(
+                    p,
+                    n.line(),
+                    format!("0 means the default ({default}) here, as in the Go original"),
+                );
+                Some(default)
+            }
+            v => Some(v),
+        }
+    }
+
     // ---- pulse -------------------------------------------------------------------------
 
     fn pulse(&mut self, n: &Node, p: &Path) -> Option<PulseSpec> {
@@ -666,36 +697,52 @@ impl<'o> Lower<'o> {
         let ty = self.req_str(m, "type", p);
         let interval = self.req_duration(m, "interval", p);
         let timeout = self.req_duration(m, "timeout", p);
+        let mut timeout = timeout;
         if let (Some(i), Some(t)) = (interval, timeout)
             && t > i
         {
+            // The Go original ran such a monitor; a check cannot outlast its interval here.
             let line = m.get("timeout").map_or(m.line, Node::line);
-            self.err(
+            self.compat(
                 &p.key("timeout"),
                 line,
                 format!(
-                    "timeout {} is longer than interval {}",
+                    "timeout {} is longer than interval {}: clamped to the interval",
                     format_go_duration(t),
                     format_go_duration(i)
                 ),
             );
+            timeout = Some(i);
         }
         let unhealthy = match (m.get("unhealthy_threshold"), m.get("max_failures")) {
-            (Some(_), Some(alias)) => {
-                self.err(
+            (Some(v), Some(alias)) => {
+                self.compat(
                     &p.key("max_failures"),
                     alias.line(),
-                    "max_failures is an alias of unhealthy_threshold: set only one of them",
+                    "max_failures is an alias of unhealthy_threshold, which is also set: unhealthy_threshold wins",
                 );
-                None
+                self.threshold(v, &p.key("unhealthy_threshold"), 1)
             }
-            (Some(v), None) => {
-                self.uint_node(v, &p.key("unhealthy_threshold"), 1, THRESHOLD_CHECKS_MAX)
-            }
-            (None, Some(v)) => self.uint_node(v, &p.key("max_failures"), 1, THRESHOLD_CHECKS_MAX),
+            (Some(v), None) => self.threshold(v, &p.key("unhealthy_threshold"), 1),
+            (None, Some(v)) => self.threshold(v, &p.key("max_failures"), 1),
             (None, None) => Some(1),
         };
-        let healthy = self.opt_uint(m, "healthy_threshold", p, 1, THRESHOLD_CHECKS_MAX);
+        let healthy = match m.get("healthy_threshold") {
+            None => None,
+            Some(v) => {
+                match self.uint_node(v, &p.key("healthy_threshold"), 0, THRESHOLD_CHECKS_MAX) {
+                    Some(0) => {
+                        self.compat(
+                        &p.key("healthy_threshold"),
+                        v.line(),
+                        "0 means the default here, as in the Go original (2 successes; 3 to verify an intervention)",
+                    );
+                        None
+                    }
+                    other => other,
+                }
+            }
+        };
         let ty = ty?;
         let known = ["http", "tcp", "icmp", "dns", "tls"];
         if !known.contains(&ty.value.as_ref()) {
@@ -919,7 +966,21 @@ impl<'o> Lower<'o> {
     fn icmp(&mut self, m: M<'_>, p: &Path) -> Option<IcmpPulse> {
         self.check_keys(m, p, ICMP_KEYS);
         let host = self.req_host(m, "host", p);
-        let count = self.opt_uint(m, "count", p, 1, ICMP_COUNT_MAX).unwrap_or(1);
+        let count = match m.get("count") {
+            None => 1,
+            Some(n) => match self.uint_node(n, &p.key("count"), 0, ICMP_COUNT_MAX) {
+                Some(0) => {
+                    self.compat(
+                        &p.key("count"),
+                        n.line(),
+                        "0 means the default (1 echo request) here, as in the Go original",
+                    );
+                    1
+                }
+                Some(c) => c,
+                None => 1,
+            },
+        };
         let retries = self.opt_uint(m, "retries", p, 0, RETRIES_MAX).unwrap_or(0);
         let ignore_privilege = self.opt_bool(m, "ignore_privilege", p).unwrap_or(false);
         Some(IcmpPulse {
@@ -1263,18 +1324,32 @@ impl<'o> Lower<'o> {
                 self.err(p, k.line, "mapping keys must be plain strings");
                 continue;
             }
-            let Some(colour) = Colour::from_name(&k.text) else {
-                self.err(
+            let lower = k.text.to_ascii_lowercase();
+            let Some(colour) = Colour::from_name(&lower) else {
+                self.compat(
                     &kp,
                     k.line,
                     format!(
-                        "unknown colour {:?}; colours are {COLOURS} (lower case)",
-                        k.text
+                        "unknown colour {:?} (ignored); colours are {COLOURS}",
+                        shorten(&k.text)
                     ),
                 );
                 continue;
             };
-            if m.entries[..i].iter().any(|(e, _)| e.text == k.text) {
+            if lower != k.text {
+                self.compat(
+                    &kp,
+                    k.line,
+                    format!(
+                        "colour {:?} read as {lower:?} (colours are lower case)",
+                        k.text
+                    ),
+                );
+            }
+            if m.entries[..i]
+                .iter()
+                .any(|(e, _)| e.text.to_ascii_lowercase() == lower)
+            {
                 self.err(&kp, k.line, format!("duplicate key {:?}", k.text));
                 continue;
             }

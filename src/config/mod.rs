@@ -201,6 +201,14 @@ fn load_plain(
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let mut col = Collector::new(sink);
+    // The Go original loads an empty file as no monitors; so does cpra, saying so.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        col.issue(
+            opts.strict,
+            ConfigError::file("", None, "the file is empty: no monitors to run"),
+        );
+        return col.finish();
+    }
 
     let fatal = match format {
         Format::Yaml => match std::str::from_utf8(bytes) {
