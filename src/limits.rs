@@ -121,6 +121,8 @@ pub const NOTIFY_RESPONSE_BYTES_MAX: usize = 64 * 1024;
 pub const NOTIFY_SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// Codes written to a log file in one write.
 pub const LOG_BATCH_CODES_MAX: usize = 4096;
+/// Codes in one storm digest; a larger storm window is sent as several digests.
+pub const DIGEST_CODES_MAX: usize = 500;
 /// Monitor names listed per colour in a Slack or email digest ("and N more" after).
 pub const DIGEST_NAMES_MAX: usize = 50;
 /// Least time between two PagerDuty events from one notifier: PagerDuty's Events API v2
@@ -192,8 +194,8 @@ pub const EXEC_ENV_VARS_MAX: usize = 256;
 pub const HTTP_REDIRECTS_MAX: u32 = 10;
 /// Most extra attempts (pulse `retries`, intervention `retries`).
 pub const RETRIES_MAX: u32 = 100;
-/// Most interventions per incident (`max_attempts`).
-pub const INTERVENTION_ATTEMPTS_MAX: u32 = 1000;
+/// Most interventions per incident (`max_attempts`): the lifecycle counts them in a byte.
+pub const INTERVENTION_ATTEMPTS_MAX: u32 = 255;
 /// Largest `unhealthy_threshold` / `healthy_threshold`, in consecutive checks.
 pub const THRESHOLD_CHECKS_MAX: u32 = 100_000;
 /// Most echo requests one ICMP check sends (`count`).

@@ -156,6 +156,7 @@ pub struct Engine {
     instance: Arc<str>,
     /// The circuit breaker as last announced (open = interventions held).
     breaker_open: bool,
+    breaker_since_ms: u64,
     /// Notifiers that hear about the breaker: every notifier a red of a monitor with an
     /// intervention goes to (deduplicated, at most 64).
     breaker_notifiers: Vec<u32>,
@@ -331,6 +332,7 @@ impl Engine {
                 .map_or(0, |d| d.as_millis() as u64),
             instance: Arc::from(cfg.instance.as_str()),
             breaker_open: false,
+            breaker_since_ms: 0,
             breaker_notifiers: breaker_notifiers_of(&catalog),
             catalog,
         })
@@ -550,6 +552,9 @@ impl Engine {
             }
         }
         for &m in &self.starts {
+            if self.stopping {
+                break; // No new remediation while stopping; its outcome would be ignored.
+            }
             let id = self.catalog.intervention_of[m as usize];
             let Some(spec) = self.interventions.get(id as usize) else {
                 continue;
@@ -584,7 +589,7 @@ impl Engine {
         if matches!(colour, Colour::Green | Colour::Gray) {
             for k in 0..self.closers[codes as usize].len() {
                 let n = self.closers[codes as usize][k];
-                if n != route.notifier {
+                if n != route.notifier || !route.dispatch {
                     self.push_code(n, e, colour, false);
                 }
             }
@@ -632,10 +637,16 @@ impl Engine {
             self.reminders.pop();
             let i = m as usize;
             let state = self.life.state(m);
-            if !matches!(state, State::Down | State::Intervening)
-                || self.life.incident_start_ms[i] != incident
+            if self.life.incident_start_ms[i] != incident
+                || !state.is_failing() && state != State::Verifying
             {
                 continue; // Recovered (or a new incident, with its own reminder).
+            }
+            if !matches!(state, State::Down | State::Intervening) {
+                // Still the same open incident (verifying, or degraded again): keep the chain.
+                self.reminders
+                    .push(std::cmp::Reverse((now_ms + period, m, incident, period)));
+                continue;
             }
             let e = Event {
                 monitor: m,
@@ -660,16 +671,19 @@ impl Engine {
     /// on stderr and a code to the notifiers of the monitors with interventions. It closes when
     /// the failing count is back below 80 % of the threshold, so it does not flap.
     fn watch_breaker(&mut self, now_ms: u64) {
-        let (failing, above) = (self.life.failing, self.life.pause_above);
-        let open = if self.breaker_open {
-            failing.saturating_mul(5) > above.saturating_mul(4)
-        } else {
-            failing > above
-        };
+        self.life.update_breaker();
+        let (failing, above, open) = (
+            self.life.failing,
+            self.life.pause_above,
+            self.life.breaker_open,
+        );
         if open == self.breaker_open {
             return;
         }
         self.breaker_open = open;
+        if open {
+            self.breaker_since_ms = now_ms;
+        }
         let (colour, cause, word) = if open {
             (
                 Colour::Yellow,
@@ -697,7 +711,8 @@ impl Engine {
             status: 0,
             failures: failing.min(u64::from(u16::MAX)) as u16,
             at_ms: now_ms,
-            incident_ms: now_ms,
+            // The opening and the closing are one incident (one PagerDuty dedup_key).
+            incident_ms: self.breaker_since_ms,
         };
         for k in 0..self.breaker_notifiers.len() {
             let n = self.breaker_notifiers[k];
@@ -709,7 +724,7 @@ impl Engine {
                     colour,
                     event: e,
                     wall_ms: self.wall_at_epoch_ms + now_ms,
-                    incident_wall_ms: self.wall_at_epoch_ms + now_ms,
+                    incident_wall_ms: self.wall_at_epoch_ms + self.breaker_since_ms,
                     reminder: false,
                 },
             ));
@@ -954,8 +969,11 @@ pub const BREAKER_MONITOR: &str = "cpra:interventions";
 fn pause_above(catalog: &Catalog) -> u64 {
     use crate::config::model::PauseAbove;
     use crate::limits::{INTERVENTION_PAUSE_MONITORS_MIN, INTERVENTION_PAUSE_PERCENT};
+    if catalog.intervention_of.iter().all(|i| *i == NONE) {
+        return u64::MAX;
+    }
     let enabled = catalog.enabled.iter().filter(|e| **e).count() as u64;
-    let share = |pc: u64| enabled * pc / 100;
+    let share = |pc: u64| (enabled * pc).div_ceil(100).max(1);
     match catalog.remediation.pause_above {
         Some(PauseAbove::Off) => u64::MAX,
         Some(PauseAbove::Monitors(n)) => n,

@@ -219,6 +219,9 @@ pub struct Columns {
     pub pause_above: u64,
     /// Interventions the breaker held (monitors left degraded instead of intervening).
     pub held: u64,
+    /// The breaker is open: it opens above `pause_above` failing monitors and closes below
+    /// 80 % of it, so it does not flap on the threshold.
+    pub breaker_open: bool,
     // Configuration, copied from the catalog at start so one pass reads one set of columns.
     pub unhealthy_threshold: Vec<u16>,
     pub healthy_threshold: Vec<u16>,
@@ -247,6 +250,7 @@ impl Columns {
             failing: 0,
             pause_above: u64::MAX,
             held: 0,
+            breaker_open: false,
             last_reason: vec![Reason::Ok as u8; n],
             last_status: vec![0; n],
             unhealthy_threshold: unhealthy_threshold.to_vec(),
@@ -266,6 +270,15 @@ impl Columns {
 
     pub fn state(&self, m: u32) -> State {
         State::from_u8(self.state[m as usize])
+    }
+
+    /// Opens the circuit breaker above `pause_above` failing monitors, closes it below 80 %.
+    pub fn update_breaker(&mut self) {
+        if self.breaker_open {
+            self.breaker_open = self.failing.saturating_mul(5) > self.pause_above.saturating_mul(4);
+        } else {
+            self.breaker_open = self.failing > self.pause_above;
+        }
     }
 
     /// Monitors per state, indexed by `State as usize`.
@@ -433,7 +446,8 @@ fn may_intervene(c: &mut Columns, policies: &[Policy], now_ms: u64, m: usize) ->
     if !may_intervene_policy(c, policies, now_ms, m) {
         return false;
     }
-    if c.failing > c.pause_above {
+    c.update_breaker();
+    if c.breaker_open {
         c.held += 1;
         return false;
     }

@@ -117,10 +117,17 @@ fn left(deadline: Instant) -> Result<Duration, String> {
     }
 }
 
+/// A unix-socket connect bounded by `d` (a daemon with a full backlog would block forever).
+fn connect_unix(p: &std::path::Path, d: Duration) -> std::io::Result<UnixStream> {
+    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    s.connect_timeout(&socket2::SockAddr::unix(p)?, d)?;
+    Ok(UnixStream::from(std::os::fd::OwnedFd::from(s)))
+}
+
 fn connect(host: &DockerHost, deadline: Instant) -> Result<Box<dyn Stream>, String> {
     let d = left(deadline)?;
     let s: Box<dyn Stream> = match host {
-        DockerHost::Unix(p) => Box::new(UnixStream::connect(p).map_err(|e| {
+        DockerHost::Unix(p) => Box::new(connect_unix(p, d).map_err(|e| {
             format!(
                 "cannot reach the Docker daemon at unix://{}: {e}",
                 p.display()
@@ -253,11 +260,12 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if b.len() < size + 2 {
+        let end = size.checked_add(2)?;
+        if b.len() < end {
             return None;
         }
         out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
+        b = &b[end..];
     }
 }
 
@@ -401,6 +409,8 @@ mod tests {
         let e = parse_at_eof(b"HTTP/1.0 500 Oops\r\n\r\nboom").unwrap();
         assert_eq!((e.status, message(&e).as_str()), (500, "boom"));
         assert!(parse(b"garbage\r\n\r\n").is_err());
+        // A hostile chunk size never overflows.
+        assert!(dechunk(b"ffffffffffffffff\r\nabc").is_none());
     }
 
     #[test]

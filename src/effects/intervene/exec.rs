@@ -67,6 +67,14 @@ pub(crate) fn exec(
         .recv_timeout(Duration::from_millis(200))
         .map(|b| String::from_utf8_lossy(&b).trim().replace('\n', " | "))
         .unwrap_or_default();
+    // The child may echo its arguments or environment, which may hold substituted secrets.
+    let secrets: Vec<String> = args
+        .iter()
+        .chain(std::iter::once(prog))
+        .cloned()
+        .chain(env.iter().map(|(_, v)| v.clone()))
+        .collect();
+    let said = crate::effects::notify::redact(&said, &secrets);
     match result {
         Err(e) if !said.is_empty() => Err(format!("{e}; stderr: {said}")),
         other => other,

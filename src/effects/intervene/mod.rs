@@ -186,19 +186,37 @@ fn start_eligible(
             break;
         };
         running.start(&claim);
-        let (stop, outcomes, done) = (stop.clone(), outcomes.clone(), done.clone());
+        let (stop, outcomes2, done) = (stop.clone(), outcomes.clone(), done.clone());
         let back = claim.clone();
+        let monitor = job.monitor;
         let spawned = std::thread::Builder::new()
             .name("cpra-intervention".into())
             .spawn(move || {
-                let outcome = run_job(&job, &stop);
-                let _ = outcomes.send(outcome);
+                // Whatever happens in the attempt (a panic on a hostile answer included), the
+                // monitor gets an outcome and the target is released: never stuck intervening.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &stop)))
+                        .unwrap_or_else(|_| {
+                            failed(job.monitor, "internal error in the intervention")
+                        });
+                let _ = outcomes2.send(outcome);
                 let _ = done.send(claim);
             });
         if let Err(e) = spawned {
             running.end(&back);
             crate::say!("cpra: cannot start an intervention thread: {e}");
+            let _ = outcomes.send(failed(monitor, &format!("cannot start a thread: {e}")));
         }
+    }
+}
+
+fn failed(monitor: u32, detail: &str) -> Outcome {
+    Outcome {
+        monitor,
+        ok: false,
+        attempts: 0,
+        detail: detail.to_string(),
+        duration_ms: 0,
     }
 }
 

@@ -43,8 +43,14 @@ pub fn call(
         .into();
     let url = fill(url, vars);
     let host = crate::effects::notify::http_host_of(&url);
-    let mut secrets: Vec<String> = headers.iter().map(|(_, v)| v.clone()).collect();
+    let mut secrets: Vec<String> = headers.iter().map(|(_, v)| fill(v, vars)).collect();
     secrets.push(url.clone());
+    // Receivers echo the path in error pages ("Cannot POST /hooks/<token>").
+    if let Some((_, path)) = url.split_once("://").and_then(|(_, r)| r.split_once('/'))
+        && !path.is_empty()
+    {
+        secrets.push(format!("/{path}"));
+    }
     let mut req = ureq::http::Request::builder()
         .method(method)
         .uri(url.as_str());

@@ -36,6 +36,8 @@ pub struct Alertmanager {
     alerts_url: String,
     instance: std::sync::Arc<str>,
     firing: HashMap<String, Firing>,
+    /// When this run started (wall ms): older codes come from the outbox.
+    started_ms: u64,
 }
 
 impl Alertmanager {
@@ -51,6 +53,7 @@ impl Alertmanager {
             alerts_url,
             instance: cx.instance.clone(),
             firing: HashMap::new(),
+            started_ms: wall_now_ms().saturating_sub(1000),
         }
     }
 
@@ -69,8 +72,15 @@ impl Alertmanager {
         })
     }
 
-    /// The alerts one code turns into (a new firing alert and resolves of the others).
-    fn alerts_for(&mut self, code: &Code, now_ms: u64, out: &mut Vec<serde_json::Value>) {
+    /// The alerts one code turns into (a new firing alert and resolves of the others), and
+    /// the change to the firing set once they are posted.
+    fn alerts_for(
+        &self,
+        code: &Code,
+        now_ms: u64,
+        out: &mut Vec<serde_json::Value>,
+        changes: &mut Vec<(String, Option<Firing>)>,
+    ) {
         let fires = matches!(code.colour, Colour::Red | Colour::Yellow | Colour::Cyan);
         let (summary, _, _, message) = texts(code);
         let starts_ms = code.incident_wall_ms.min(code.wall_ms);
@@ -95,9 +105,13 @@ impl Alertmanager {
                 description: message,
             };
             out.push(self.alert(&code.monitor, &f, now_ms + ALERTMANAGER_ALERT_TTL_MS));
-            self.firing.insert(code.monitor.clone(), f);
+            // A code from before this run (redelivered from the outbox) is posted once and left
+            // to expire: this run may never see the green that would end it.
+            if code.wall_ms >= self.started_ms {
+                changes.push((code.monitor.clone(), Some(f)));
+            }
         } else {
-            self.firing.remove(&code.monitor);
+            changes.push((code.monitor.clone(), None));
         }
     }
 
@@ -139,10 +153,23 @@ impl Notifier for Alertmanager {
         };
         let now = wall_now_ms();
         let mut alerts = Vec::with_capacity(codes.len() * 3);
+        let mut changes = Vec::with_capacity(codes.len());
         for code in codes {
-            self.alerts_for(code, now, &mut alerts);
+            self.alerts_for(code, now, &mut alerts, &mut changes);
         }
-        self.post(&alerts)
+        self.post(&alerts)?;
+        // Only what Alertmanager took is kept firing (and re-posted).
+        for (monitor, f) in changes {
+            match f {
+                Some(f) => {
+                    self.firing.insert(monitor, f);
+                }
+                None => {
+                    self.firing.remove(&monitor);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn maintain(&mut self, _now: Instant) -> Result<(), SendError> {

@@ -60,6 +60,8 @@ impl Email {
         };
         let tls = match tls {
             SmtpTls::None => Tls::None,
+            // With a password, never fall back to plain text (STARTTLS stripping).
+            SmtpTls::Opportunistic if username.is_some() => Tls::Required(params()?),
             SmtpTls::Opportunistic => Tls::Opportunistic(params()?),
             SmtpTls::Starttls => Tls::Required(params()?),
             SmtpTls::Implicit => Tls::Wrapper(params()?),

@@ -144,6 +144,11 @@ pub fn judge(host: &str, a: &Answer) -> Result<(), SendError> {
             "{host} answered {}: {said}",
             a.status
         ))),
+        // Redirects are not followed (a redirected POST is not delivered): fix the URL.
+        300..=399 => Err(SendError::backoff(format!(
+            "{host} answered {} (a redirect): cpra does not follow redirects for notifiers; configure the final URL",
+            a.status
+        ))),
         s => Err(SendError::never(format!(
             "{host} refused the message with {s}: {said}"
         ))),

@@ -241,7 +241,13 @@ impl Hub {
             );
         }
         orphans.extend(broken);
-        self.ack(&orphans);
+        // Never counted as queued: only removed from the outbox.
+        if !orphans.is_empty()
+            && let Some(ob) = self.outbox.as_mut()
+            && let Err(e) = ob.ack(&orphans)
+        {
+            crate::say!("cpra: outbox: cannot drop undeliverable records: {e}");
+        }
     }
 
     fn forward(&self, id: u32, seq: u64, code: Code) {

@@ -20,7 +20,7 @@ use crate::effects::notify::hub::HubMsg;
 use crate::effects::notify::storm::{Route, Storm};
 use crate::effects::notify::{Counters, Digest, Notifier, Outgoing, Retry, SendError, Shape};
 use crate::effects::render::Code;
-use crate::limits::{NOTIFY_BACKOFF_INITIAL_MS, NOTIFY_BACKOFF_MAX_MS};
+use crate::limits::{DIGEST_CODES_MAX, NOTIFY_BACKOFF_INITIAL_MS, NOTIFY_BACKOFF_MAX_MS};
 
 /// Messages to a lane.
 pub enum LaneMsg {
@@ -98,11 +98,14 @@ impl Slot {
         if !force && now_ms < at {
             return;
         }
-        let held = std::mem::take(&mut self.held);
+        let mut held = std::mem::take(&mut self.held);
         let start_ms = self.storm.flush(now_ms, held.len()).unwrap_or(now_ms);
-        if !held.is_empty() {
+        // A digest is at most DIGEST_CODES_MAX codes: a receiver's body limit (nginx: 1 MB)
+        // must not refuse a whole storm, nor a huge body outlast the request timeout.
+        while !held.is_empty() {
+            let rest = held.split_off(held.len().min(DIGEST_CODES_MAX));
             self.queue.push_back(Message::Digest {
-                codes: held,
+                codes: std::mem::replace(&mut held, rest),
                 start_ms,
                 end_ms: now_ms,
             });
@@ -177,7 +180,10 @@ impl Slot {
 
     fn park(&mut self, e: SendError) {
         let wait_ms = match e.retry {
-            Retry::After(d) => (d.as_millis() as u64).max(self.backoff_ms),
+            // A receiver's Retry-After is honoured up to the longest backoff.
+            Retry::After(d) => u64::try_from(d.as_millis())
+                .unwrap_or(u64::MAX)
+                .clamp(self.backoff_ms, NOTIFY_BACKOFF_MAX_MS),
             _ => self.backoff_ms,
         };
         if self.last_error.as_deref() != Some(e.message.as_str()) {
@@ -494,6 +500,17 @@ mod tests {
         assert_eq!(acks, (0..25).collect::<Vec<u64>>());
         assert_eq!(c.snapshot().delivered, 25);
         assert_eq!(c.snapshot().digests, 1);
+    }
+
+    #[test]
+    fn a_big_storm_is_several_bounded_digests_with_every_code() {
+        let h = start(vec![], Shape::default(), Storm::new(10, 200));
+        h.send(0..1210);
+        wait_for(&h.seen, 1210, Duration::from_secs(5));
+        let (acks, seen, _) = h.stop(Duration::from_secs(1));
+        let s = seen.lock().unwrap();
+        assert_eq!(s.sends, [vec![1; 10], vec![-500, -500, -200]].concat());
+        assert_eq!(acks.len(), 1210);
     }
 
     #[test]
