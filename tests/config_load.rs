@@ -1177,10 +1177,9 @@ fn duplicates_through_merge_keys_are_refused() {
 mod go_compatibility {
     use super::*;
 
-    fn both(
-        yaml_text: &str,
-        json_text: &str,
-    ) -> Vec<(Result<(Vec<MonitorSpec>, Vec<String>), String>, Format)> {
+    type Loaded = Result<(Vec<MonitorSpec>, Vec<String>), String>;
+
+    fn both(yaml_text: &str, json_text: &str) -> Vec<(Loaded, Format)> {
         [(yaml_text, Format::Yaml), (json_text, Format::Json)]
             .into_iter()
             .map(|(t, f)| {
