@@ -308,7 +308,7 @@ fn nothing_is_faked() {
 /// tests/cli_run.rs). Here: an invalid monitor among valid ones delivers nothing.
 #[test]
 fn validation_is_on_the_load_path() {
-    let yaml = b"monitors:\n  - name: ok\n    pulse_check: { type: tcp, interval: 10s, timeout: 1s, config: { host: 127.0.0.1, port: 80 } }\n  - name: bad\n    pulse_check: { type: tcp, interval: 1s, timeout: 10s, config: { host: 127.0.0.1, port: 80 } }\n";
+    let yaml = b"monitors:\n  - name: ok\n    pulse_check: { type: tcp, interval: 10s, timeout: 1s, config: { host: 127.0.0.1, port: 80 } }\n  - name: bad\n    pulse_check: { type: tcp, interval: 1s, timeout: 1s, config: { host: 127.0.0.1, port: 99999 } }\n";
     let mut b = StoreBuilder::new();
     let r = load_bytes(yaml, Format::Yaml, &LoadOptions::default(), &mut |s| {
         b.add(s)
