@@ -255,3 +255,28 @@ fn docker_failures_are_red_with_a_clear_reason() {
         );
     }
 }
+
+/// A stop is bounded even while a webhook intervention waits on a receiver that never answers
+/// (its own timeout is 60 s): the dispatcher leaves it after the 5 s grace.
+#[test]
+fn a_hanging_intervention_does_not_hold_up_the_stop() {
+    let dir = common::temp_dir("iv-hang-stop");
+    let hang = Receiver::start(Behaviour::Hang);
+    let port = Port::closed();
+    let log = dir.join("alerts.log");
+    let iv = format!(
+        "{{action: webhook, target: {{url: '{}/fix', timeout: 60s}}}}",
+        hang.url()
+    );
+    let cfg = dir.join("m.yaml");
+    std::fs::write(&cfg, monitors(1, port.port, &iv, &log_codes(&log))).unwrap();
+    let cpra = Cpra::start(&cfg, &dir.join("state"), &["--for", "2s"]);
+    assert!(wait_until(Duration::from_secs(5), || hang.count() >= 1));
+    let t0 = std::time::Instant::now();
+    cpra.wait(Duration::from_secs(30));
+    assert!(
+        t0.elapsed() < Duration::from_secs(12),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+}

@@ -135,6 +135,7 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
     let mut waiting: VecDeque<(Job, Claim)> = VecDeque::new();
     let mut running = Running::default();
     let mut shutting_down = false;
+    let mut shutdown_at: Option<Instant> = None;
     loop {
         while let Ok(c) = done_rx.try_recv() {
             running.end(&c);
@@ -142,7 +143,11 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
         if !shutting_down {
             start_eligible(&mut waiting, &mut running, &stop, &outcomes, &done_tx);
         }
-        if shutting_down && running.count == 0 {
+        // Exec attempts are killed at once; a docker or webhook call in progress is left to end
+        // on its own timeout after the grace (its outcome is ignored), so a stop stays bounded.
+        let grace_over = shutdown_at
+            .is_some_and(|t| t.elapsed() >= Duration::from_millis(crate::limits::STOP_GRACE_MS));
+        if shutting_down && (running.count == 0 || grace_over) {
             for (job, _) in waiting.drain(..) {
                 let _ = outcomes.send(Outcome {
                     monitor: job.monitor,
@@ -160,7 +165,12 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
                 waiting.push_back((job, c));
             }
             Ok(JobMsg::Shutdown) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if shutting_down {
+                    // The channel is gone: wait for running jobs without spinning.
+                    std::thread::sleep(Duration::from_millis(EXEC_POLL_MS));
+                }
                 shutting_down = true;
+                shutdown_at.get_or_insert_with(Instant::now);
                 stop.store(true, Ordering::Release);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
