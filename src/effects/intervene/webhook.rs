@@ -6,11 +6,9 @@
 //! last check's reason) and `{{instance}}` (this cpra's `--name`), each replaced as is (JSON
 //! bodies should quote them: `{"service": "{{monitor}}"}`). `target.timeout` bounds the request.
 
-use std::io::Read;
 use std::time::Duration;
 
 use crate::effects::notify::redact;
-use crate::limits::NOTIFY_RESPONSE_BYTES_MAX;
 
 /// Values for the placeholders.
 pub struct Vars<'a> {
@@ -67,13 +65,7 @@ pub fn call(
             if (200..300).contains(&status) {
                 return Ok(());
             }
-            let mut buf = Vec::new();
-            let _ = resp
-                .body_mut()
-                .as_reader()
-                .take(NOTIFY_RESPONSE_BYTES_MAX as u64)
-                .read_to_end(&mut buf);
-            let said: String = String::from_utf8_lossy(&buf)
+            let said: String = crate::effects::notify::read_answer(&mut resp)
                 .trim()
                 .chars()
                 .take(300)

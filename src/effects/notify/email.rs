@@ -140,16 +140,10 @@ pub fn code_body(code: &Code, instance: &str) -> String {
 }
 
 pub fn digest_subject(d: &Digest<'_>) -> String {
-    let counts = d.counts();
-    let parts: Vec<String> = Colour::ALL
-        .iter()
-        .filter(|c| counts[**c as usize] > 0)
-        .map(|c| format!("{} {}", counts[*c as usize], c.name()))
-        .collect();
     format!(
         "[cpra] storm digest: {} codes ({})",
         d.codes.len(),
-        parts.join(", ")
+        d.counts_text()
     )
 }
 

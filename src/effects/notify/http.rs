@@ -103,15 +103,9 @@ impl Endpoint {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let mut buf = Vec::new();
-                let _ = resp
-                    .body_mut()
-                    .as_reader()
-                    .take(NOTIFY_RESPONSE_BYTES_MAX as u64)
-                    .read_to_end(&mut buf);
                 Ok(Answer {
                     status,
-                    body: redact(&String::from_utf8_lossy(&buf), &self.secrets),
+                    body: redact(&read_answer(&mut resp), &self.secrets),
                     retry_after,
                 })
             }
@@ -128,6 +122,17 @@ impl Endpoint {
     pub fn judge(&self, a: &Answer) -> Result<(), SendError> {
         judge(&self.host, a)
     }
+}
+
+/// The first [`NOTIFY_RESPONSE_BYTES_MAX`] bytes of an answer's body, lossily decoded.
+pub fn read_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    let mut buf = Vec::new();
+    let _ = resp
+        .body_mut()
+        .as_reader()
+        .take(NOTIFY_RESPONSE_BYTES_MAX as u64)
+        .read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// See [`Endpoint::judge`].

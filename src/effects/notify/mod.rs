@@ -76,6 +76,17 @@ pub struct Digest<'a> {
 }
 
 impl Digest<'_> {
+    /// "990 red, 10 yellow": the counts of the colours present.
+    pub fn counts_text(&self) -> String {
+        let counts = self.counts();
+        crate::config::model::Colour::ALL
+            .iter()
+            .filter(|c| counts[**c as usize] > 0)
+            .map(|c| format!("{} {}", counts[*c as usize], c.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Codes per colour, indexed by `Colour as usize`.
     pub fn counts(&self) -> [usize; 5] {
         let mut c = [0; 5];
@@ -200,6 +211,11 @@ pub fn identity_key(spec: &NotifierSpec) -> u64 {
         }
     };
     crate::store::name_hash(&text)
+}
+
+/// The first bytes of a receiver's answer (bounded), for messages.
+pub fn read_answer(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    http::read_answer(resp)
 }
 
 /// `host[:port]` of a URL, without user info, path or query: safe to print.

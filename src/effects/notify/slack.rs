@@ -79,17 +79,12 @@ pub fn code_message(code: &Code, instance: &str) -> serde_json::Value {
 /// Counts by colour, then the first names per colour and how many more.
 pub fn digest_message(d: &Digest<'_>, instance: &str) -> serde_json::Value {
     let counts = d.counts();
-    let parts: Vec<String> = Colour::ALL
-        .iter()
-        .filter(|c| counts[**c as usize] > 0)
-        .map(|c| format!("{} {}", counts[*c as usize], c.name()))
-        .collect();
     let text = format!(
         "cpra on {instance}: {} codes between {} and {} ({})",
         d.codes.len(),
         rfc3339(d.window_start_ms),
         rfc3339(d.window_end_ms),
-        parts.join(", ")
+        d.counts_text()
     );
     let attachments: Vec<serde_json::Value> = Colour::ALL
         .iter()
