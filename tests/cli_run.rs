@@ -239,8 +239,9 @@ fn check_reports_counts_and_errors() {
     assert!(stdout.contains("tcp    1"), "{stdout}");
     assert!(stdout.contains("expected checks/s: 13.3"), "{stdout}");
 
-    // Missing variable, bad duration, a zero timeout, duplicate name: all listed, with
-    // index, name, field path and line; exit non-zero; `run` refuses to start too.
+    // Missing variable and bad duration (errors), a zero timeout and a duplicate name
+    // (warnings: the Go original loads them): all listed, with index, name, field path and
+    // line; exit non-zero; `run` refuses to start too.
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
@@ -269,10 +270,31 @@ fn check_reports_counts_and_errors() {
         assert!(stderr.contains("(line 12)"), "{cmd}: {stderr}");
         assert!(stderr.contains("(line 8)"), "{cmd}: {stderr}");
         assert!(
-            stderr.to_lowercase().contains("duplicate"),
+            stderr
+                .contains("warning: monitors[1] \"a\" (line 9): monitors[1].name: duplicate name"),
             "{cmd}: {stderr}"
         );
+        assert!(stderr.contains("no timeout given"), "{cmd}: {stderr}");
     }
+    // A file in the Go original's form loads with warnings; --strict makes each an error.
+    let go =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/go_form.yaml");
+    let out = cpra().arg("check").arg(&go).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("warning: ").count(), 17, "{stderr}");
+    let out = cpra()
+        .args(["check", "--strict"])
+        .arg(&go)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("duplicate name \"orders-db\": monitors[2] (line 44) has the same name"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning: ").count(), 0, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -370,7 +370,6 @@ fn every_error_is_reported_with_index_name_path_and_line() {
             "monitors[3].pulse_check.type",
             Some(26),
         ),
-        (Some(3), Some("ok-one"), "monitors[3].name", Some(24)),
         (Some(4), None, "monitors[4].name", Some(29)),
         (Some(4), None, "monitors[4].codes.red.notify", Some(36)),
         (
@@ -393,13 +392,20 @@ fn every_error_is_reported_with_index_name_path_and_line() {
         ),
     ];
     assert_eq!(found, expect, "\n{err}");
+    // A duplicate name is a warning (the later one renamed), kept beside the errors.
+    assert!(
+        err.warnings.iter().any(|w| w.path == "monitors[3].name"
+            && w.line == Some(24)
+            && w.message.contains("renamed \"ok-one#2\"")),
+        "\n{err}"
+    );
     let text = err.to_string();
     for want in [
         "monitors[1] \"bad-url\" (line 15): monitors[1].pulse_check.config.url: malformed URL \"htp:/x\": scheme must be http or https",
         "port: 70000 is out of range 1-65535",
         "unknown pulse type \"htp\"; known types: http, tcp, icmp, dns, tls",
         "invalid duration \"1x\"",
-        "monitors[3] \"ok-one\" (line 24): monitors[3].name: duplicate name \"ok-one\": monitors[0] (line 2) has the same name",
+        "warning: monitors[3] \"ok-one\" (line 24): monitors[3].name: duplicate name \"ok-one\" (monitors[0] (line 2) has it): this one is renamed \"ok-one#2\"",
         "monitors[4] (line 29): monitors[4].name: missing required field",
         "unknown notifier \"sms\"; known notifiers: log, webhook, slack, pagerduty, alertmanager, email",
         "monitors[5].pulse_check.config.url: environment variable MISSING_HOST is not set",
@@ -418,7 +424,12 @@ fn duplicate_names_name_both_monitors() {
         )
     };
     let text = format!("monitors:\n{}{}{}", m("a"), m("b"), m("a"));
-    let errs = errors_of(yaml(&text));
+    // Without --strict the later one is renamed (issue 13.11, in go_compatibility below).
+    let strict = LoadOptions {
+        strict: true,
+        ..parse_all()
+    };
+    let errs = errors_of(load_text(&text, Format::Yaml, &strict));
     assert_eq!(errs.len(), 1);
     assert_eq!((errs[0].index, errs[0].line), (Some(2), Some(6)));
     assert!(
@@ -438,10 +449,11 @@ fn timeout_must_not_exceed_interval_and_durations_must_be_positive() {
     assert!(t("5s", "5s").is_ok());
     // Longer than the interval: clamped with a warning (issue 13.6), an error with --strict.
     assert!(t("5s", "6s").is_ok());
+    let errs = errors_of(t("0s", "0s"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errors_of(t("0s", "0s"))
-            .iter()
-            .all(|e| e.message == "must be greater than 0")
+        errs[0].message.starts_with("must be greater than 0") && errs[0].path.ends_with("interval"),
+        "{errs:?}"
     );
     assert!(
         errors_of(t("30", "1s"))[0]
@@ -1334,4 +1346,344 @@ mod go_compatibility {
             assert_eq!(r.monitors, 0);
         }
     }
+
+    fn tcp(name: &str, extra: &str) -> String {
+        format!(
+            "  - name: {name}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: 127.0.0.1, port: 1{extra}}}}}\n"
+        )
+    }
+
+    fn code_of(spec: &MonitorSpec, c: Colour) -> &CodeSpec {
+        spec.codes.get(c).expect("code loaded")
+    }
+
+    #[test]
+    fn case_1_log_without_a_file_goes_to_standard_output() {
+        let y = "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: 127.0.0.1, port: 1}}\n    codes:\n      red: {notify: log, config: {file: \"\"}}\n      yellow: {notify: log, config: {}}\n      green: {notify: log}\n";
+        let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"host\": \"127.0.0.1\", \"port\": 1}}, \"codes\": {\"red\": {\"notify\": \"log\", \"config\": {\"file\": \"\"}}, \"yellow\": {\"notify\": \"log\", \"config\": {}}, \"green\": {\"notify\": \"log\"}}}]}";
+        for (r, f) in both(y, j) {
+            let (specs, warnings) = r.unwrap_or_else(|e| panic!("{f:?}: {e}"));
+            for c in [Colour::Red, Colour::Yellow, Colour::Green] {
+                assert_eq!(
+                    code_of(&specs[0], c).notify,
+                    NotifierSpec::Log { file: "-".into() },
+                    "{f:?} {c:?}"
+                );
+            }
+            assert_eq!(warnings.len(), 3, "{warnings:?}");
+            assert!(warnings.iter().all(|w| w.contains("standard output")));
+        }
+        strict_refuses(y, Format::Yaml);
+        strict_refuses(j, Format::Json);
+    }
+
+    #[test]
+    fn case_2_placeholder_notifiers_load_recorded_only() {
+        let y = "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: 127.0.0.1, port: 1}}\n    codes:\n      red: {dispatch: true, notify: pagerduty, config: {url: \"...\"}}\n      yellow: {notify: slack, config: {hook: \"your-hook-here\"}}\n      green: {notify: pagerduty}\n";
+        let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"host\": \"127.0.0.1\", \"port\": 1}}, \"codes\": {\"red\": {\"dispatch\": true, \"notify\": \"pagerduty\", \"config\": {\"url\": \"...\"}}, \"yellow\": {\"notify\": \"slack\", \"config\": {\"hook\": \"your-hook-here\"}}}}]}";
+        for (r, f) in both(y, j) {
+            let (specs, warnings) = r.unwrap_or_else(|e| panic!("{f:?}: {e}"));
+            let red = code_of(&specs[0], Colour::Red);
+            assert!(!red.dispatch, "{f:?}: a placeholder is never dispatched");
+            assert!(matches!(
+                &red.notify,
+                NotifierSpec::Undeliverable { kind, why } if kind == "pagerduty" && why == "no routing_key"
+            ));
+            let yellow = code_of(&specs[0], Colour::Yellow);
+            assert!(!yellow.dispatch);
+            assert!(matches!(
+                &yellow.notify,
+                NotifierSpec::Undeliverable { why, .. } if why == "hook is not a URL"
+            ));
+            assert!(
+                warnings.iter().all(|w| w.contains("recorded only")) && warnings.len() >= 2,
+                "{warnings:?}"
+            );
+        }
+        strict_refuses(y, Format::Yaml);
+        strict_refuses(j, Format::Json);
+        // A real pagerduty config is not a placeholder.
+        let real = y.replace("{url: \"...\"}", "{routing_key: abc}");
+        let (specs, _) = both(&real, j)[0].0.clone().unwrap();
+        assert!(code_of(&specs[0], Colour::Red).dispatch);
+    }
+
+    #[test]
+    fn case_7_json_keys_match_case_insensitively() {
+        let j = "{\"monitors\": [{\"Name\": \"a\", \"Enabled\": false, \"Pulse_Check\": {\"Type\": \"http\", \"Interval\": \"10s\", \"TIMEOUT\": \"1s\", \"Config\": {\"URL\": \"http://127.0.0.1:1/x\", \"Method\": \"HEAD\"}}}, {\"name\": \"b\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"Host\": \"127.0.0.1\", \"Port\": 2}}}]}";
+        let mut specs = Vec::new();
+        let r = load_bytes(
+            j.as_bytes(),
+            Format::Json,
+            &LoadOptions::default(),
+            &mut |s| specs.push(s),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(specs[0].name, "a");
+        assert!(!specs[0].enabled);
+        let PulseKind::Http(h) = &specs[0].pulse.kind else {
+            panic!()
+        };
+        assert_eq!((h.url.port, h.method.as_str()), (1, "HEAD"));
+        let PulseKind::Tcp(t) = &specs[1].pulse.kind else {
+            panic!()
+        };
+        assert_eq!(t.port, 2);
+        // YAML keys stay exact, as yaml.v3's are: `Name` is unknown there.
+        let y = "monitors:\n  - Name: a\n    pulse_check: {type: tcp, interval: 10s, timeout: 1s, config: {host: h, port: 1}}\n";
+        assert!(yaml(y).is_err());
+        // The same key twice in two cases is a duplicate.
+        let dup = j.replace(
+            "\"Enabled\": false",
+            "\"Enabled\": false, \"enabled\": true",
+        );
+        assert!(
+            load_bytes(
+                dup.as_bytes(),
+                Format::Json,
+                &LoadOptions::default(),
+                &mut |_| ()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn case_8_json_durations_as_integer_nanoseconds() {
+        let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": 30000000000, \"timeout\": 5000000000, \"config\": {\"host\": \"127.0.0.1\", \"port\": 1}}, \"intervention\": {\"action\": \"docker\", \"target\": {\"container\": \"web\", \"timeout\": 15000000000}}}]}";
+        let mut specs = Vec::new();
+        load_bytes(
+            j.as_bytes(),
+            Format::Json,
+            &LoadOptions::default(),
+            &mut |s| specs.push(s),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(specs[0].pulse.interval, s(30));
+        assert_eq!(specs[0].pulse.timeout, s(5));
+        let InterventionAction::Docker { timeout, .. } =
+            &specs[0].intervention.as_ref().unwrap().action
+        else {
+            panic!()
+        };
+        assert_eq!(*timeout, s(15));
+        // 30 is 30 ns: surely seconds without a unit, refused with the fix.
+        let bad = j.replace("30000000000", "30");
+        let e = load_bytes(
+            bad.as_bytes(),
+            Format::Json,
+            &LoadOptions::default(),
+            &mut |_| (),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("write \"30s\" for seconds"), "{e}");
+        for v in ["-5", "1.5", "true"] {
+            let bad = j.replace("30000000000", v);
+            assert!(
+                load_bytes(
+                    bad.as_bytes(),
+                    Format::Json,
+                    &LoadOptions::default(),
+                    &mut |_| ()
+                )
+                .is_err(),
+                "{v}"
+            );
+        }
+        // YAML numbers are not durations (yaml.v3 refuses them too).
+        let y = "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 30000000000, timeout: 1s, config: {host: h, port: 1}}\n";
+        assert!(yaml(y).is_err());
+    }
+
+    #[test]
+    fn case_9_json_privilege_is_ignore_privilege() {
+        let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"icmp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"host\": \"127.0.0.1\", \"Privilege\": true}}}]}";
+        let mut specs = Vec::new();
+        let r = load_bytes(
+            j.as_bytes(),
+            Format::Json,
+            &LoadOptions::default(),
+            &mut |s| specs.push(s),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let PulseKind::Icmp(i) = &specs[0].pulse.kind else {
+            panic!()
+        };
+        assert!(i.ignore_privilege);
+        // In YAML the Go key is ignore_privilege only.
+        let y = "monitors:\n  - name: a\n    pulse_check: {type: icmp, interval: 10s, timeout: 1s, config: {host: 127.0.0.1, privilege: true}}\n";
+        let r = load_text(y, Format::Yaml, &LoadOptions::default());
+        assert!(r.is_ok());
+        strict_refuses(y, Format::Yaml);
+    }
+
+    #[test]
+    fn case_10_go_keys_are_honoured_or_accepted() {
+        let y = "monitors:\n  - name: a\n    notify_groups: [ops]\n    pulse_check:\n      type: http\n      interval: 10s\n      timeout: 1s\n      retries: 2\n      groups: [web]\n      config: {url: \"http://127.0.0.1:1/\"}\n    intervention: {action: docker, max_failures: 5, target: {container: web}}\n    codes:\n      groups: [x]\n      red: {notify: log, groups: [y], config: {file: a.log}}\n";
+        let j = "{\"monitors\": [{\"name\": \"a\", \"notify_groups\": [\"ops\"], \"pulse_check\": {\"type\": \"http\", \"interval\": \"10s\", \"timeout\": \"1s\", \"retries\": 2, \"groups\": [\"web\"], \"config\": {\"url\": \"http://127.0.0.1:1/\"}}, \"intervention\": {\"action\": \"docker\", \"max_failures\": 5, \"target\": {\"container\": \"web\"}}, \"codes\": {\"groups\": [\"x\"], \"red\": {\"notify\": \"log\", \"groups\": [\"y\"], \"config\": {\"file\": \"a.log\"}}}}]}";
+        for (r, f) in both(y, j) {
+            let (specs, warnings) = r.unwrap_or_else(|e| panic!("{f:?}: {e}"));
+            assert!(warnings.is_empty(), "{f:?}: {warnings:?}");
+            let PulseKind::Http(h) = &specs[0].pulse.kind else {
+                panic!()
+            };
+            assert_eq!(
+                h.retries, 2,
+                "pulse_check.retries is config.retries' default"
+            );
+            assert_eq!(specs[0].intervention.as_ref().unwrap().max_attempts, 5);
+        }
+        // config.retries wins over the pulse-level default.
+        let own = y.replace(
+            "{url: \"http://127.0.0.1:1/\"}",
+            "{url: \"http://127.0.0.1:1/\", retries: 1}",
+        );
+        let (specs, _) = both(&own, j)[0].0.clone().unwrap();
+        let PulseKind::Http(h) = &specs[0].pulse.kind else {
+            panic!()
+        };
+        assert_eq!(h.retries, 1);
+        // Both names of the intervention limit: max_attempts wins, with a warning.
+        let both_names = y.replace("max_failures: 5", "max_failures: 5, max_attempts: 2");
+        let (specs, warnings) = both(&both_names, j)[0].0.clone().unwrap();
+        assert_eq!(specs[0].intervention.as_ref().unwrap().max_attempts, 2);
+        assert!(warnings[0].contains("max_attempts wins"), "{warnings:?}");
+    }
+
+    #[test]
+    fn case_11_duplicate_names_get_a_stable_suffix() {
+        let y = format!(
+            "monitors:\n{}{}{}{}",
+            tcp("a", ""),
+            tcp("a#2", ""),
+            tcp("a", ""),
+            tcp("a", "")
+        );
+        let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"host\": \"127.0.0.1\", \"port\": 1}}}, {\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": \"10s\", \"timeout\": \"1s\", \"config\": {\"host\": \"127.0.0.1\", \"port\": 2}}}]}";
+        let runs = both(&y, j);
+        let (specs, warnings) = runs[0].0.clone().unwrap();
+        let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "a#2", "a#3", "a#4"]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("renamed \"a#3\""), "{warnings:?}");
+        let (specs, _) = runs[1].0.clone().unwrap();
+        assert_eq!(specs[1].name, "a#2");
+        strict_refuses(&y, Format::Yaml);
+        strict_refuses(j, Format::Json);
+    }
+
+    #[test]
+    fn case_13_negative_retries_port_zero_and_zero_intervals() {
+        let y = format!(
+            "monitors:\n{}  - name: b\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: 127.0.0.1, port: 0}}}}\n  - name: c\n    pulse_check: {{type: tcp, interval: 10s, config: {{host: 127.0.0.1, port: 3}}}}\n",
+            tcp("a", ", retries: -1")
+        );
+        let (specs, warnings) = both(&y, "{}")[0].0.clone().unwrap();
+        let PulseKind::Tcp(t) = &specs[0].pulse.kind else {
+            panic!()
+        };
+        assert_eq!(t.retries, 0);
+        assert!(specs[0].enabled);
+        assert!(!specs[1].enabled, "port 0 loads disabled");
+        assert_eq!(
+            specs[2].pulse.timeout,
+            s(10),
+            "no timeout: the default, at most the interval"
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("-1 retries read as 0"));
+        assert!(warnings[1].contains("loaded disabled"));
+        assert!(warnings[2].contains("no timeout given"));
+        strict_refuses(&y, Format::Yaml);
+        // A zero or missing interval cannot run: an error that says why, in both formats.
+        for (text, f) in [
+            (
+                "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 0s, timeout: 1s, config: {host: h, port: 1}}\n",
+                Format::Yaml,
+            ),
+            (
+                "monitors:\n  - name: a\n    pulse_check: {type: tcp, timeout: 1s, config: {host: h, port: 1}}\n",
+                Format::Yaml,
+            ),
+            (
+                "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": 0, \"timeout\": \"1s\", \"config\": {\"host\": \"h\", \"port\": 1}}}]}",
+                Format::Json,
+            ),
+        ] {
+            let e = load_bytes(text.as_bytes(), f, &LoadOptions::default(), &mut |_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("interval") && e.contains("30s"), "{e}");
+        }
+    }
+
+    #[test]
+    fn warnings_are_kept_when_the_load_fails() {
+        let y = format!(
+            "monitors:\n{}  - name: b\n    pulse_check: {{type: tcp, interval: 0s, timeout: 1s, config: {{host: h, port: 1}}}}\n",
+            tcp("a", ", bogus: 1")
+        );
+        let e = load_bytes(
+            y.as_bytes(),
+            Format::Yaml,
+            &LoadOptions::default(),
+            &mut |_| (),
+        )
+        .unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        assert_eq!(e.warnings.len(), 1);
+        assert!(e.to_string().contains("warning: ") && e.to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn a_file_in_the_go_originals_form_loads_in_yaml_and_its_json_conversion() {
+        for (file, f) in [
+            ("go_form.yaml", Format::Yaml),
+            ("go_form.json", Format::Json),
+        ] {
+            let text = std::fs::read(fixture(file)).unwrap();
+            let mut specs = Vec::new();
+            let r = load_bytes(&text, f, &LoadOptions::default(), &mut |s| specs.push(s))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "shop-frontend",
+                    "shop-frontend-eu",
+                    "orders-db",
+                    "gateway-ping",
+                    "orders-db#2"
+                ],
+                "{file}"
+            );
+            assert_eq!(r.warnings.len(), 17, "{file}: {:?}", r.warnings);
+            let strict = LoadOptions {
+                strict: true,
+                ..LoadOptions::default()
+            };
+            let e = load_bytes(&text, f, &strict, &mut |_| ()).unwrap_err();
+            assert_eq!(
+                e.total(),
+                17,
+                "{file}: every warning is an error with --strict"
+            );
+        }
+    }
+}
+
+/// Rules that the store used to apply after lowering (so their errors had no line) are
+/// lowering's now: a DNS check that could never match is refused at its field's line.
+#[test]
+fn dns_answers_that_can_never_match_are_errors_at_their_line() {
+    let text = "monitors:\n  - name: d\n    pulse_check:\n      type: dns\n      interval: 30s\n      timeout: 5s\n      config:\n        server: 127.0.0.1:53\n        query: example.test\n        record_type: A\n        expected_answer: not-an-address\n";
+    let errs = errors_of(yaml(text));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].line, Some(11), "{errs:?}");
+    assert!(errs[0].message.contains("not-an-address"), "{errs:?}");
+    // The same check with a possible answer loads.
+    assert!(yaml(&text.replace("not-an-address", "192.0.2.1")).is_ok());
 }

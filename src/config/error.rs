@@ -76,6 +76,9 @@ pub struct LoadErrors {
     pub errors: Vec<ConfigError>,
     /// Errors found beyond the cap, counted but not kept.
     pub more: usize,
+    /// The warnings found too: they often explain the errors (`--strict` aside, they are
+    /// what a load that succeeds would have said).
+    pub warnings: Vec<ConfigError>,
 }
 
 impl LoadErrors {
@@ -83,6 +86,7 @@ impl LoadErrors {
         LoadErrors {
             errors: vec![e],
             more: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -103,6 +107,9 @@ impl fmt::Display for LoadErrors {
         }
         if self.more > 0 {
             write!(f, "\n... and {} more", self.more)?;
+        }
+        for w in &self.warnings {
+            write!(f, "\nwarning: {w}")?;
         }
         Ok(())
     }
@@ -225,6 +232,7 @@ mod tests {
         let all = LoadErrors {
             errors: vec![f, g],
             more: 7,
+            warnings: Vec::new(),
         };
         assert_eq!(
             all.to_string(),

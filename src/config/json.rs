@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::{lower_alerting, lower_item, lower_remediation};
+use crate::config::lower::{Dialect, lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style};
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX};
@@ -99,7 +99,7 @@ fn consume<'de>(
     match msg {
         Msg::Monitors(nodes) => {
             for node in &nodes {
-                col.item(lower_item(node, *index, opts));
+                col.item(lower_item(node, *index, opts, Dialect::Json));
                 *index += 1;
             }
             Some(nodes)
@@ -109,7 +109,7 @@ fn consume<'de>(
             None
         }
         Msg::Alerting(node) => {
-            let (spec, errors, warnings) = lower_alerting(&node, opts);
+            let (spec, errors, warnings) = lower_alerting(&node, opts, Dialect::Json);
             for e in errors {
                 col.issue(true, e);
             }
@@ -120,7 +120,7 @@ fn consume<'de>(
             None
         }
         Msg::Remediation(node) => {
-            let (spec, errors, warnings) = lower_remediation(&node, opts);
+            let (spec, errors, warnings) = lower_remediation(&node, opts, Dialect::Json);
             for e in errors {
                 col.issue(true, e);
             }

@@ -200,7 +200,7 @@ fn load_plain(
         )));
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let mut col = Collector::new(sink);
+    let mut col = Collector::new(sink, opts.strict);
     // The Go original loads an empty file as no monitors; so does cpra, saying so.
     if bytes.iter().all(u8::is_ascii_whitespace) {
         col.issue(
@@ -268,12 +268,15 @@ pub(crate) struct Collector<'s> {
     delivered: usize,
     alerting: Option<model::AlertingSpec>,
     remediation: Option<model::RemediationSpec>,
+    /// Duplicate names are errors (`--strict`), else renamed with a warning.
+    strict: bool,
 }
 
 impl<'s> Collector<'s> {
-    fn new(sink: &'s mut dyn FnMut(MonitorSpec)) -> Self {
+    fn new(sink: &'s mut dyn FnMut(MonitorSpec), strict: bool) -> Self {
         Collector {
             sink,
+            strict,
             errors: Vec::new(),
             more_errors: 0,
             warnings: Vec::new(),
@@ -338,35 +341,67 @@ impl<'s> Collector<'s> {
             .as_deref()
             .or(item.spec.as_ref().map(|s| s.name.as_str()));
         let mut unique = true;
+        let mut renamed = None;
         if let Some(name) = name
             && let Some((first, first_line)) = self.names.insert(name, item.index, item.name_line)
         {
-            unique = false;
             let shown = item.label.clone().unwrap_or_else(|| name.to_string());
             let also = if first_line > 0 {
                 format!("monitors[{first}] (line {first_line})")
             } else {
                 format!("monitors[{first}]")
             };
+            let (is_error, message) = if self.strict {
+                unique = false;
+                (
+                    true,
+                    format!(
+                        "duplicate name {shown:?}: {also} has the same name; names must be unique"
+                    ),
+                )
+            } else {
+                // The Go original loads duplicates; each needs its own name here (API,
+                // snapshot, codes), so the later one gets the first free `#N` suffix.
+                let new = self.free_name(name, item.index, item.name_line);
+                let message = format!(
+                    "duplicate name {shown:?} ({also} has it): this one is renamed {new:?}"
+                );
+                renamed = Some(new);
+                (false, message)
+            };
             let e = ConfigError {
                 index: Some(item.index),
                 name: Some(shown.clone()),
                 path: format!("monitors[{}].name", item.index),
                 line: (item.name_line > 0).then_some(item.name_line),
-                message: format!(
-                    "duplicate name {shown:?}: {also} has the same name; names must be unique"
-                ),
+                message,
             };
-            self.issue(true, e);
+            self.issue(is_error, e);
         }
-        if let Some(spec) = item.spec
+        if let Some(mut spec) = item.spec
             && unique
             && !self.failed()
         {
+            if let Some(new) = renamed {
+                spec.name = new;
+            }
             if item.index >= self.skip_below {
                 (self.sink)(spec);
             }
             self.delivered = item.index + 1;
+        }
+    }
+
+    /// `name#2`, `name#3`, ...: the first not yet taken, now taken. Stable for a given file:
+    /// it depends only on the names before it.
+    fn free_name(&mut self, name: &str, index: usize, line: u32) -> String {
+        let mut n = 2u64;
+        loop {
+            let candidate = format!("{name}#{n}");
+            if self.names.insert(&candidate, index, line).is_none() {
+                return candidate;
+            }
+            n += 1;
         }
     }
 
@@ -383,18 +418,19 @@ impl<'s> Collector<'s> {
     }
 
     fn finish(mut self) -> Result<LoadReport, LoadErrors> {
-        if self.failed() {
-            return Err(LoadErrors {
-                errors: self.errors,
-                more: self.more_errors,
-            });
-        }
         if self.more_warnings > 0 {
             self.warnings.push(ConfigError::file(
                 "",
                 None,
                 format!("... and {} more warnings", self.more_warnings),
             ));
+        }
+        if self.failed() {
+            return Err(LoadErrors {
+                errors: self.errors,
+                more: self.more_errors,
+                warnings: self.warnings,
+            });
         }
         Ok(LoadReport {
             monitors: self.monitors,

@@ -302,6 +302,9 @@ pub enum SmtpTls {
     None,
 }
 
+/// The log notifier's `file` that names standard output.
+pub const LOG_STDOUT: &str = "-";
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NotifierSpec {
     Log {
@@ -329,6 +332,12 @@ pub enum NotifierSpec {
         password: Option<String>,
         tls: SmtpTls,
     },
+    /// A config the Go original loads but that cannot deliver (its stub notifiers'
+    /// placeholders): codes routed here are recorded only.
+    Undeliverable {
+        kind: String,
+        why: String,
+    },
 }
 
 impl NotifierSpec {
@@ -340,6 +349,7 @@ impl NotifierSpec {
             NotifierSpec::PagerDuty { .. } => "pagerduty",
             NotifierSpec::Alertmanager { .. } => "alertmanager",
             NotifierSpec::Email { .. } => "email",
+            NotifierSpec::Undeliverable { .. } => "undeliverable",
         }
     }
 }

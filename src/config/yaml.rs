@@ -33,7 +33,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use crate::config::error::ConfigError;
-use crate::config::lower::{Item, lower_alerting, lower_item, lower_remediation};
+use crate::config::lower::{Dialect, Item, lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style, apply_merges};
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
@@ -426,7 +426,7 @@ fn run_job(
                     .node(ev, m, 1, &mut budget)
                     .map_err(|s| fail(s, Some(index)))?;
                 out.item_anchors |= r.anchors_defined > anchors_before;
-                let mut item = lower_item(&node, index, opts);
+                let mut item = lower_item(&node, index, opts, Dialect::Yaml);
                 for (line, k) in r.dup_keys.drain(..) {
                     item.errors.push(ConfigError {
                         index: Some(index),
@@ -500,13 +500,13 @@ fn run_job(
                     ),
                 )),
                 Some("remediation") => {
-                    let (spec, errors, warnings) = lower_remediation(&value, opts);
+                    let (spec, errors, warnings) = lower_remediation(&value, opts, Dialect::Yaml);
                     file.extend(errors.into_iter().map(|e| (true, e)));
                     file.extend(warnings.into_iter().map(|e| (false, e)));
                     out.remediation = Some(spec);
                 }
                 Some("alerting") => {
-                    let (spec, errors, warnings) = lower_alerting(&value, opts);
+                    let (spec, errors, warnings) = lower_alerting(&value, opts, Dialect::Yaml);
                     file.extend(errors.into_iter().map(|e| (true, e)));
                     file.extend(warnings.into_iter().map(|e| (false, e)));
                     out.alerting = Some(spec);
@@ -812,7 +812,7 @@ fn parallel(
             && nodes.len() == s.items
         {
             for (i, node) in nodes.iter().enumerate() {
-                items.push(lower_item(node, s.first_index + i, opts));
+                items.push(lower_item(node, s.first_index + i, opts, Dialect::Yaml));
             }
             return Ok((items, Vec::new(), JobOut::default()));
         }

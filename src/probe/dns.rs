@@ -467,8 +467,15 @@ impl DnsCheck {
 pub fn server_addr(pulse: &DnsPulse) -> Option<SocketAddr> {
     match &pulse.server {
         Some(s) => s.parse().ok(),
-        None => system_resolver(),
+        None => system_resolver_once(),
     }
+}
+
+/// [`system_resolver`], read once per process: a million DNS monitors without `server` cost
+/// one read of /etc/resolv.conf, not a million (a changed file is seen after a restart).
+pub fn system_resolver_once() -> Option<SocketAddr> {
+    static ONCE: std::sync::OnceLock<Option<SocketAddr>> = std::sync::OnceLock::new();
+    *ONCE.get_or_init(system_resolver)
 }
 
 /// The first `nameserver` of /etc/resolv.conf, on port 53. `None` when the file cannot be read

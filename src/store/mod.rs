@@ -381,6 +381,10 @@ impl StoreBuilder {
     }
 
     /// Adds one monitor. Problems are collected and returned by [`finish`](Self::finish).
+    ///
+    /// Config lowering applies every rule first, with the line (issue 13); the checks here are
+    /// the store's own invariants for specs built in code (tests, the fleet model), so a spec
+    /// from a loaded file never fails them.
     pub fn add(&mut self, spec: MonitorSpec) {
         let n_before = self.errors.len();
         let (kind, target, probe, path) = match &spec.pulse.kind {

@@ -7,6 +7,10 @@
 //! one buffer, written with one `write_all` and synced (`fdatasync`); it counts as delivered
 //! only when both succeeded. A failed write (a full disk) is cut back to the file's length
 //! before it, so the file holds whole lines only and the retry does not duplicate a torn one.
+//!
+//! The path `-` ([`STDOUT`]) is standard output: what a log notifier with no file writes to
+//! (the Go original's `file: ""`), and where a service manager's journal collects it. A batch
+//! is one locked `write_all`, so its lines never interleave with the status output.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,6 +19,8 @@ use std::os::unix::fs::MetadataExt;
 use crate::effects::notify::{Context, Notifier, Outgoing, SendError, Shape};
 use crate::effects::render::log_line;
 use crate::limits::LOG_BATCH_CODES_MAX;
+
+use crate::config::model::LOG_STDOUT as STDOUT;
 
 pub struct Log {
     path: String,
@@ -68,7 +74,11 @@ impl Log {
 
 impl Notifier for Log {
     fn describe(&self) -> String {
-        format!("log {}", self.path)
+        if self.path == STDOUT {
+            "log to standard output".to_string()
+        } else {
+            format!("log {}", self.path)
+        }
     }
 
     fn shape(&self) -> Shape {
@@ -89,6 +99,13 @@ impl Notifier for Log {
             self.buf
                 .extend_from_slice(log_line(code, &self.instance).as_bytes());
             self.buf.push(b'\n');
+        }
+        if self.path == STDOUT {
+            let mut out = std::io::stdout().lock();
+            return out
+                .write_all(&self.buf)
+                .and_then(|()| out.flush())
+                .map_err(|e| SendError::backoff(format!("writing to standard output: {e}")));
         }
         let buf = std::mem::take(&mut self.buf);
         let path = self.path.clone();

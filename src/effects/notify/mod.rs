@@ -32,6 +32,7 @@ pub mod outbox;
 mod pagerduty;
 mod slack;
 pub mod storm;
+mod undeliverable;
 mod webhook;
 
 use std::sync::Arc;
@@ -181,6 +182,9 @@ pub fn build(spec: &NotifierSpec, cx: &Context) -> Result<Box<dyn Notifier>, Str
         }
         NotifierSpec::Alertmanager { url } => Box::new(alertmanager::Alertmanager::new(url, cx)),
         NotifierSpec::Email { .. } => Box::new(email::Email::new(spec, cx)?),
+        NotifierSpec::Undeliverable { kind, why } => {
+            Box::new(undeliverable::Undeliverable::new(kind, why))
+        }
     })
 }
 
@@ -209,6 +213,7 @@ pub fn identity_key(spec: &NotifierSpec) -> u64 {
         NotifierSpec::Email { smtp, from, to, .. } => {
             format!("email\0{smtp}\0{from}\0{}", to.join(","))
         }
+        NotifierSpec::Undeliverable { kind, why } => format!("undeliverable\0{kind}\0{why}"),
     };
     crate::store::name_hash(&text)
 }
