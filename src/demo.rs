@@ -251,6 +251,21 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
         },
     )
     .map_err(|e| format!("starting the engine: {e}"))?;
+    // The dashboard on the usual address, or any free port when that one is taken.
+    let server = crate::cli::start_api(&mut engine, args.listen.as_deref(), None, true, 0.0)
+        .ok()
+        .flatten()
+        .or_else(|| {
+            crate::cli::start_api(&mut engine, Some("127.0.0.1:0"), None, true, 0.0)
+                .ok()
+                .flatten()
+        });
+    if let Some(s) = &server {
+        crate::out!(
+            "dashboard: http://{}/ (open it while the demo runs)\n",
+            s.addr
+        );
+    }
     let t0 = Instant::now();
     let mut seen = [false; 5];
     let tick = engine.tick();

@@ -31,6 +31,7 @@ macro_rules! out {
     }};
 }
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;

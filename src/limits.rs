@@ -206,3 +206,47 @@ pub const MAINTENANCE_WINDOWS_PER_MONITOR_MAX: usize = 64;
 pub const STORM_THRESHOLD_MAX: u32 = 1_000_000;
 /// Most recipients of one email notifier (`to`).
 pub const EMAIL_RECIPIENTS_MAX: usize = 64;
+
+// The operator's API (src/api/): what one client may cost.
+/// Default listen address of the API, metrics and dashboard (`--listen`).
+pub const API_LISTEN_DEFAULT: &str = "127.0.0.1:9797";
+/// Open API connections at once; beyond it a new one gets 503 and is closed.
+pub const API_CONNECTIONS_MAX: usize = 256;
+/// Largest request head (request line and headers), in bytes; beyond it: 431.
+pub const API_REQUEST_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Most request headers.
+pub const API_REQUEST_HEADERS_MAX: usize = 48;
+/// Largest request body, in bytes; beyond it: 413.
+pub const API_REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Time for one request, from its first byte to the last byte of the answer, in ms.
+pub const API_REQUEST_TIME_MS_MAX: u64 = 10_000;
+/// An idle keep-alive connection is closed after this many ms.
+pub const API_IDLE_MS_MAX: u64 = 30_000;
+/// Bytes an event stream may have waiting for a slow reader before it is dropped.
+pub const API_STREAM_BACKLOG_BYTES_MAX: usize = 1 << 20;
+/// Open event streams at once (part of `API_CONNECTIONS_MAX`).
+pub const API_STREAMS_MAX: usize = 64;
+/// How often the server pushes new events to streams, in ms.
+pub const API_STREAM_PUSH_MS: u64 = 200;
+/// How often a stream gets a `summary` event, in ms (and a keep-alive comment).
+pub const API_STREAM_SUMMARY_MS: u64 = 2_000;
+/// Largest page of `GET /api/v1/monitors` (`limit`).
+pub const API_PAGE_MONITORS_MAX: usize = 1_000;
+/// Default page size of `GET /api/v1/monitors`.
+pub const API_PAGE_MONITORS_DEFAULT: usize = 50;
+/// How long a write (pause, resume, maintenance) waits for the engine to apply it, in ms.
+pub const API_COMMAND_WAIT_MS: u64 = 2_000;
+/// Recent transitions kept for `GET /api/v1/events` and the streams.
+pub const EVENTS_KEPT: usize = 10_000;
+/// Results kept per monitor for `GET /api/v1/monitors/{name}`.
+pub const HISTORY_RESULTS_PER_MONITOR: usize = 100;
+/// Monitors with a result history at once (all of them up to this count; above it, those
+/// that leave `up` or are looked at, the oldest tracked one giving way). 12 bytes a result.
+pub const HISTORY_MONITORS_MAX: usize = 10_000;
+/// How often the engine publishes its counters to the API, in ms.
+pub const API_PUBLISH_MS: u64 = 1_000;
+/// Per-monitor Prometheus series (`probe_success`, ...) are on by default up to this many
+/// monitors; `--metrics-per-monitor` forces them on for any count.
+pub const METRICS_PER_MONITOR_DEFAULT_MAX: usize = 10_000;
+/// The engine counts as stalled (`/healthz` 503) when it has not ticked for this long, in ms.
+pub const HEALTHZ_STALL_MS: u64 = 5_000;

@@ -87,6 +87,16 @@ pub struct RunArgs {
     /// One instance per directory.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Where the API, /metrics and the dashboard listen: ADDR:PORT, or `none`. Default
+    /// 127.0.0.1:9797 (if that is taken, cpra runs without them and says so).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// File holding the bearer token that API writes need (else `CPRA_API_TOKEN`).
+    #[arg(long)]
+    pub api_token_file: Option<PathBuf>,
+    /// Per-monitor Prometheus series even above 10,000 monitors.
+    #[arg(long)]
+    pub metrics_per_monitor: bool,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +114,9 @@ pub struct DemoArgs {
     /// Where to write the demo's config and alert log. Default: a fresh temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Where the dashboard listens (default 127.0.0.1:9797, else a free port); `none`: off.
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// Loads and lowers a file. On failure, returns the full error text (every error, one per line).
@@ -252,7 +265,52 @@ pub fn check(args: &CheckArgs) -> i32 {
     }
 }
 
+/// Starts the API for `engine` as `--listen` says: `Ok(None)` when it is off (or the default
+/// address is taken, which is said), an error when an address given cannot be used.
+pub fn start_api(
+    engine: &mut Engine,
+    listen: Option<&str>,
+    token_file: Option<&Path>,
+    per_monitor: bool,
+    load_s: f64,
+) -> Result<Option<crate::api::Server>, String> {
+    let explicit = listen.is_some();
+    let Some(addr) = crate::api::parse_listen(listen.unwrap_or(crate::limits::API_LISTEN_DEFAULT))?
+    else {
+        return Ok(None);
+    };
+    let token = crate::api::read_token(token_file)?;
+    let has_token = token.is_some();
+    let view = engine.attach_view(load_s);
+    let opts = crate::api::ApiOptions {
+        token,
+        per_monitor_metrics: per_monitor,
+    };
+    match crate::api::start(view, addr, opts) {
+        Ok(server) => {
+            crate::say!(
+                "cpra: dashboard http://{0}/  API http://{0}/api/v1  metrics http://{0}/metrics{1}",
+                server.addr,
+                if has_token {
+                    ""
+                } else {
+                    " (writes off: no --api-token-file or CPRA_API_TOKEN)"
+                }
+            );
+            Ok(Some(server))
+        }
+        Err(e) if !explicit => {
+            crate::say!(
+                "cpra: {e}: running without the API and dashboard (give --listen ADDR or --listen none)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub fn run(args: &RunArgs) -> i32 {
+    let t_load = Instant::now();
     let (catalog, warnings) = match load_catalog(&args.file, args.strict) {
         Ok(v) => v,
         Err(e) => {
@@ -321,8 +379,22 @@ pub fn run(args: &RunArgs) -> i32 {
         catalog.expected_checks_per_s(),
         cfg.workers
     );
+    let load_s = t_load.elapsed().as_secs_f64();
     let mut engine = match Engine::new(catalog, cfg) {
         Ok(e) => e,
+        Err(e) => {
+            crate::say!("cpra: cannot start: {e}");
+            return 1;
+        }
+    };
+    let mut api = match start_api(
+        &mut engine,
+        args.listen.as_deref(),
+        args.api_token_file.as_deref(),
+        args.metrics_per_monitor,
+        load_s,
+    ) {
+        Ok(s) => s,
         Err(e) => {
             crate::say!("cpra: cannot start: {e}");
             return 1;
@@ -350,6 +422,9 @@ pub fn run(args: &RunArgs) -> i32 {
     let summary = engine.shutdown_within(Duration::from_millis(STOP_GRACE_MS), || {
         signals.load(Ordering::Relaxed) >= 2
     });
+    if let Some(s) = api.as_mut() {
+        s.stop();
+    }
     crate::say!(
         "cpra: stopped after {:.1} s: {} checks ({:.1}/s), {} failures, lateness p99 {:.1} ms, {} skipped, {} deferred",
         summary.duration_s,

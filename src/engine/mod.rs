@@ -19,6 +19,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::api::view::{self, Command, EventRecord, HistoryEntry, Published, Reply, View};
 use crate::config::model::{Colour, InterventionSpec};
 use crate::effects::Effects;
 use crate::effects::intervene::Job;
@@ -160,6 +161,26 @@ pub struct Engine {
     /// Notifiers that hear about the breaker: every notifier a red of a monitor with an
     /// intervention goes to (deduplicated, at most 64).
     breaker_notifiers: Vec<u32>,
+    /// The API's view and what this tick adds to it (see [`Engine::attach_view`]).
+    api: Option<ApiSide>,
+}
+
+/// The engine's side of the API view: the command channel, which monitors keep a result
+/// history, and this tick's additions (flushed under one lock).
+struct ApiSide {
+    view: Arc<View>,
+    commands: std::sync::mpsc::Receiver<view::Asked>,
+    tracked: Vec<bool>,
+    to_track: Vec<u32>,
+    events: Vec<EventRecord>,
+    results: Vec<(u32, HistoryEntry)>,
+    next_publish_ms: u64,
+    /// Paused by the API: no checks, maintenance (gray) until resumed.
+    paused: rustc_hash::FxHashSet<u32>,
+    /// Maintenance windows asked for by the API: `(start wall ms, end wall ms, monitor)`.
+    windows: Vec<(u64, u64, u32)>,
+    /// Answers to send once this tick's transitions are in the view.
+    replies: Vec<(std::sync::mpsc::SyncSender<Reply>, Reply)>,
 }
 
 impl Engine {
@@ -335,6 +356,7 @@ impl Engine {
             breaker_since_ms: 0,
             breaker_notifiers: breaker_notifiers_of(&catalog),
             catalog,
+            api: None,
         })
     }
 
@@ -348,6 +370,302 @@ impl Engine {
 
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Publishes this engine's state to a new [`View`] for the API server, from the next tick
+    /// on: cells per result and transition, events and histories once per tick, counters every
+    /// `API_PUBLISH_MS`. `config_load_s` is shown as `cpra_config_load_seconds`.
+    pub fn attach_view(&mut self, config_load_s: f64) -> Arc<View> {
+        let (view, commands) = View::new(
+            self.catalog.clone(),
+            self.instance.clone(),
+            self.wall_at_epoch_ms,
+            config_load_s,
+        );
+        let n = self.catalog.len();
+        let all = n <= crate::limits::HISTORY_MONITORS_MAX;
+        self.api = Some(ApiSide {
+            view: view.clone(),
+            commands,
+            tracked: vec![all; n],
+            to_track: Vec::new(),
+            events: Vec::new(),
+            results: Vec::new(),
+            next_publish_ms: 0,
+            paused: Default::default(),
+            windows: Vec::new(),
+            replies: Vec::new(),
+        });
+        view
+    }
+
+    fn wall_s(&self, now_ms: u64) -> u32 {
+        ((self.wall_at_epoch_ms + now_ms) / 1000).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// A result into the view: the cell now, the history at the end of the tick.
+    fn view_result(&mut self, m: u32, reason: Reason, status: u16, latency_us: u32, now_ms: u64) {
+        let wall_s = self.wall_s(now_ms);
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        api.view.update(m, |c| {
+            c.reason = reason;
+            c.status = status;
+            c.latency_us = latency_us;
+            c.checked_s = wall_s;
+        });
+        if api.tracked[m as usize] {
+            api.results.push((
+                m,
+                HistoryEntry {
+                    wall_s,
+                    latency_us,
+                    status,
+                    reason: reason as u8,
+                },
+            ));
+        }
+    }
+
+    /// A transition into the view. A monitor that leaves `up` starts keeping its results.
+    fn view_event(&mut self, e: &Event) {
+        let wall_ms = self.wall_at_epoch_ms + e.at_ms;
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        api.events.push(EventRecord {
+            seq: 0,
+            wall_ms,
+            monitor: e.monitor,
+            from: e.from,
+            to: e.to,
+            colour: e.colour,
+            cause: e.cause,
+            reason: e.reason,
+            status: e.status,
+        });
+        let m = e.monitor as usize;
+        if m >= api.tracked.len() {
+            return; // The breaker's announcements belong to no monitor.
+        }
+        let paused = api.paused.contains(&e.monitor);
+        api.view.update(e.monitor, |c| {
+            c.state = e.to;
+            c.paused = paused;
+            c.since_s = (wall_ms / 1000).min(u64::from(u32::MAX)) as u32;
+            if e.colour.is_some() {
+                c.colour = e.colour;
+            }
+        });
+        if e.from == State::Up && !api.tracked[m] {
+            api.tracked[m] = true;
+            api.to_track.push(e.monitor);
+        }
+    }
+
+    /// Once per tick: applies the API's commands, flushes this tick's additions under one
+    /// lock, and publishes the counters when it is time.
+    fn serve_view(&mut self, now_ms: u64) {
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        api.view.last_tick_wall_ms.store(
+            self.wall_at_epoch_ms + now_ms,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // The cells already show this tick's transitions: a pause answers "maintenance".
+        for (r, answer) in api.replies.drain(..) {
+            let _ = r.send(answer);
+        }
+        let publish = now_ms >= api.next_publish_ms;
+        if !publish && api.events.is_empty() && api.results.is_empty() && api.to_track.is_empty() {
+            return;
+        }
+        let published = publish.then(|| self.published(now_ms));
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        if publish {
+            api.next_publish_ms = now_ms + crate::limits::API_PUBLISH_MS;
+        }
+        let mut evicted = Vec::new();
+        {
+            let mut shared = api.view.shared();
+            for m in api.to_track.drain(..) {
+                evicted.extend(shared.history.track(m));
+            }
+        }
+        for m in evicted {
+            api.tracked[m as usize] = false;
+        }
+        api.view
+            .record(&mut api.events, &mut api.results, published);
+    }
+
+    fn published(&mut self, now_ms: u64) -> Published {
+        let paused = self.api.as_ref().map_or(0, |a| a.paused.len() as u64);
+        Published {
+            wall_ms: self.wall_at_epoch_ms + now_ms,
+            stats: self.stats.clone(),
+            notify: self.effects.notify_counters().snapshot(),
+            notify_by_kind: self.effects.notify_counters().by_kind(),
+            paused,
+            in_flight: self.stats.dispatched.saturating_sub(self.stats.checks),
+            rings: self
+                .workers
+                .iter_mut()
+                .map(|w| {
+                    let cap = w.requests.capacity();
+                    (cap - w.requests.free(), w.completions.len())
+                })
+                .collect(),
+            held_by_breaker: self.life.held,
+            breaker_open: self.breaker_open,
+        }
+    }
+
+    /// The API's commands of this tick (before the inputs are applied, so a pause's gray code
+    /// goes out in the same tick).
+    fn take_commands(&mut self, now_ms: u64) {
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        let mut batch = Vec::new();
+        while let Ok(c) = api.commands.try_recv() {
+            batch.push(c);
+            if batch.len() >= 1024 {
+                break; // The rest next tick: a flood of commands cannot stall a tick.
+            }
+        }
+        for (c, reply) in batch {
+            let answer = self.command(c, now_ms);
+            if let (Some(r), Some(api)) = (reply, self.api.as_mut()) {
+                api.replies.push((r, answer));
+            }
+        }
+        self.api_windows(now_ms);
+    }
+
+    fn command(&mut self, c: Command, now_ms: u64) -> Reply {
+        match c {
+            Command::Pause(m) => self.pause(m),
+            Command::Resume(m) => self.resume(m, now_ms),
+            Command::Maintenance {
+                monitor,
+                start_wall_ms,
+                duration_ms,
+            } => {
+                let end = start_wall_ms.saturating_add(duration_ms);
+                let api = self.api.as_mut().ok_or("no view")?;
+                api.windows.push((start_wall_ms, end, monitor));
+                Ok(format!(
+                    "maintenance from {} to {}",
+                    crate::effects::render::rfc3339(start_wall_ms),
+                    crate::effects::render::rfc3339(end)
+                ))
+            }
+            Command::Track(m) => {
+                let api = self.api.as_mut().ok_or("no view")?;
+                if (m as usize) < api.tracked.len() && !api.tracked[m as usize] {
+                    api.tracked[m as usize] = true;
+                    api.to_track.push(m);
+                }
+                Ok(String::new())
+            }
+        }
+    }
+
+    fn set_active(&mut self, m: u32, on: bool) {
+        let (c, bit) = (
+            m as usize / crate::limits::CHUNK_MONITORS,
+            m as usize % crate::limits::CHUNK_MONITORS,
+        );
+        if on {
+            self.sched.active[c] |= 1u64 << bit;
+        } else {
+            self.sched.active[c] &= !(1u64 << bit);
+        }
+    }
+
+    fn pause(&mut self, m: u32) -> Reply {
+        let i = m as usize;
+        if i >= self.catalog.len() {
+            return Err("no such monitor".into());
+        }
+        if !self.catalog.enabled[i] {
+            return Err("the monitor is disabled in the configuration: it is not checked".into());
+        }
+        let api = self.api.as_mut().ok_or("no view")?;
+        if !api.paused.insert(m) {
+            return Ok("already paused".into());
+        }
+        api.view.update(m, |c| c.paused = true);
+        self.set_active(m, false);
+        if self.in_flight[i] != 0 {
+            // Its result, should it come, belongs to no check any more.
+            self.in_flight[i] = 0;
+            self.generation[i] = self.generation[i].wrapping_add(1);
+        }
+        self.maint_enter(m);
+        Ok("paused: no checks and no codes until resumed".into())
+    }
+
+    fn resume(&mut self, m: u32, now_ms: u64) -> Reply {
+        let i = m as usize;
+        let api = self.api.as_mut().ok_or("no view")?;
+        if !api.paused.remove(&m) {
+            return Ok("not paused".into());
+        }
+        api.view.update(m, |c| c.paused = false);
+        self.maint_leave(m);
+        self.set_active(m, true);
+        self.sched.next_due_ms[i] = now_ms as u32;
+        self.sched.wake((i / crate::limits::CHUNK_MONITORS) as u32);
+        Ok("resumed: checking again".into())
+    }
+
+    /// Windows asked for by the API whose start has come.
+    fn api_windows(&mut self, now_ms: u64) {
+        let wall = self.wall_at_epoch_ms + now_ms;
+        let Some(api) = self.api.as_mut() else {
+            return;
+        };
+        if api.windows.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        api.windows.retain(|&(start, end, m)| {
+            if start <= wall {
+                due.push((end, m));
+                false
+            } else {
+                true
+            }
+        });
+        for (end, m) in due {
+            if end > wall {
+                self.maint_enter(m);
+                self.maint_active.push((end, m));
+            }
+        }
+    }
+
+    fn maint_enter(&mut self, m: u32) {
+        let depth = self.maint_depth.entry(m).or_insert(0);
+        *depth += 1;
+        if *depth == 1 {
+            self.inputs.push(Input::MaintenanceStart { monitor: m });
+        }
+    }
+
+    fn maint_leave(&mut self, m: u32) {
+        let depth = self.maint_depth.entry(m).or_insert(1);
+        *depth = depth.saturating_sub(1);
+        if *depth == 0 {
+            self.maint_depth.remove(&m);
+            self.inputs.push(Input::MaintenanceEnd { monitor: m });
+        }
     }
 
     /// One monitor's current status, by name (linear search: for tests and tools).
@@ -388,10 +706,11 @@ impl Engine {
     /// real clock; benches drive a virtual clock through it. Time must not go backwards.
     pub fn step_at(&mut self, now_ms: u64) {
         self.inputs.clear();
-        self.collect_completions();
+        self.collect_completions(now_ms);
         self.collect_outcomes();
         self.fire_lost_deadlines(now_ms);
         self.maintenance(now_ms);
+        self.take_commands(now_ms);
         self.apply_inputs(now_ms);
         self.remind(now_ms);
         self.watch_breaker(now_ms);
@@ -399,16 +718,16 @@ impl Engine {
         if !self.stopping {
             self.dispatch(now_ms);
         }
+        self.serve_view(now_ms);
     }
 
-    fn collect_completions(&mut self) {
+    fn collect_completions(&mut self, now_ms: u64) {
+        let mut completions = std::mem::take(&mut self.completions);
         for w in 0..self.workers.len() {
-            self.completions.clear();
+            completions.clear();
             let cap = self.workers[w].completions.capacity();
-            self.workers[w]
-                .completions
-                .pop_batch(&mut self.completions, cap);
-            for c in &self.completions {
+            self.workers[w].completions.pop_batch(&mut completions, cap);
+            for c in &completions {
                 let m = c.monitor as usize;
                 if m >= self.in_flight.len()
                     || self.in_flight[m] == 0
@@ -429,13 +748,17 @@ impl Engine {
                 self.stats.lateness_us.record(u64::from(c.lateness_us));
                 self.window_lateness.record(u64::from(c.lateness_us));
                 self.stats.latency_us.record(u64::from(c.latency_us));
+                let kind = usize::from(self.catalog.kinds[m].0).min(stats::KINDS - 1);
+                self.stats.by_kind_reason[kind][reason as usize] += 1;
                 self.inputs.push(Input::Check {
                     monitor: c.monitor,
                     reason,
                     status: c.status,
                 });
+                self.view_result(c.monitor, reason, c.status, c.latency_us, now_ms);
             }
         }
+        self.completions = completions;
     }
 
     fn collect_outcomes(&mut self) {
@@ -470,7 +793,8 @@ impl Engine {
         for tick in first..=now_tick {
             let slot = (tick % WHEEL_SLOTS as u64) as usize;
             std::mem::swap(&mut self.scratch, &mut self.deadlines[slot]);
-            for &(m, g, at) in &self.scratch {
+            for k in 0..self.scratch.len() {
+                let (m, g, at) = self.scratch[k];
                 let i = m as usize;
                 if self.in_flight[i] == 0 || self.generation[i] != g {
                     continue; // Already answered.
@@ -484,11 +808,14 @@ impl Engine {
                 self.stats.checks += 1;
                 self.stats.by_reason[Reason::Lost as usize] += 1;
                 self.checks[i] = self.checks[i].saturating_add(1);
+                let kind = usize::from(self.catalog.kinds[i].0).min(stats::KINDS - 1);
+                self.stats.by_kind_reason[kind][Reason::Lost as usize] += 1;
                 self.inputs.push(Input::Check {
                     monitor: m,
                     reason: Reason::Lost,
                     status: 0,
                 });
+                self.view_result(m, Reason::Lost, 0, 0, now_ms);
             }
             self.scratch.clear();
         }
@@ -506,24 +833,16 @@ impl Engine {
             if end <= wall {
                 continue;
             }
-            let depth = self.maint_depth.entry(m.0).or_insert(0);
-            *depth += 1;
-            if *depth == 1 {
-                self.inputs.push(Input::MaintenanceStart { monitor: m.0 });
-            }
-            self.maint_active.push((end, m.0));
+            let m = m.0;
+            self.maint_enter(m);
+            self.maint_active.push((end, m));
         }
         let mut i = 0;
         while i < self.maint_active.len() {
             let (end, m) = self.maint_active[i];
             if end <= wall {
                 self.maint_active.swap_remove(i);
-                let depth = self.maint_depth.entry(m).or_insert(1);
-                *depth = depth.saturating_sub(1);
-                if *depth == 0 {
-                    self.maint_depth.remove(&m);
-                    self.inputs.push(Input::MaintenanceEnd { monitor: m });
-                }
+                self.maint_leave(m);
             } else {
                 i += 1;
             }
@@ -550,6 +869,7 @@ impl Engine {
             if let Some(colour) = e.colour {
                 self.code_for(&e, colour, false);
             }
+            self.view_event(&e);
         }
         for &m in &self.starts {
             if self.stopping {
@@ -714,6 +1034,7 @@ impl Engine {
             // The opening and the closing are one incident (one PagerDuty dedup_key).
             incident_ms: self.breaker_since_ms,
         };
+        self.view_event(&e);
         for k in 0..self.breaker_notifiers.len() {
             let n = self.breaker_notifiers[k];
             self.stats.codes_sent[colour as usize] += 1;

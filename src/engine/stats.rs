@@ -91,6 +91,29 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// Values recorded at or below `v` (counted by whole buckets: a bucket counts when its
+    /// highest value is at most `v`), for Prometheus' cumulative `le` buckets.
+    pub fn count_at_or_below(&self, v: u64) -> u64 {
+        let mut n = 0;
+        for (b, c) in self.counts.iter().enumerate() {
+            let high = bucket_low(b + 1).saturating_sub(1);
+            if b + 1 < BUCKETS && high > v {
+                break;
+            }
+            n += c;
+        }
+        n
+    }
+
+    /// The sum of recorded values, estimated from bucket low edges (for `_sum`).
+    pub fn approx_sum(&self) -> u64 {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(b, c)| c.saturating_mul(bucket_low(b)))
+            .fold(0u64, u64::saturating_add)
+    }
+
     pub fn clear(&mut self) {
         self.counts.fill(0);
         self.total = 0;
@@ -98,9 +121,14 @@ impl Histogram {
     }
 }
 
+/// Probe kinds counted apart (`ProbeKind`'s values).
+pub const KINDS: usize = 6;
+
 /// Counters for a whole run.
 #[derive(Default, Clone)]
 pub struct Stats {
+    /// Results by probe kind and reason (`cpra_checks_total{type,reason}`).
+    pub by_kind_reason: [[u64; Reason::COUNT]; KINDS],
     /// Checks dispatched to a worker.
     pub dispatched: u64,
     /// Checks whose result was accepted (right generation, in time).

@@ -78,6 +78,22 @@ impl Cpra {
         Cpra { child, dir }
     }
 
+    /// The API's address (`--listen 127.0.0.1:0` picks a free port), read from the line cpra
+    /// prints when the API is up; waits up to 10 s.
+    pub fn api_addr(&self) -> String {
+        let mut found = None;
+        wait_until(Duration::from_secs(10), || {
+            found = self.stderr().lines().find_map(|l| {
+                l.split("dashboard http://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_string)
+            });
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("cpra did not start its API: {}", self.stderr()))
+    }
+
     /// Waits for exit (bounded) and returns its stderr text.
     pub fn wait(mut self, limit: Duration) -> String {
         let t0 = Instant::now();

@@ -972,6 +972,176 @@ impl HttpReader {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Prometheus, promtool and a headless browser
+
+pub const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
+pub const PROMTOOL_BIN: &str = "/usr/bin/promtool";
+pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
+
+fn installed(bin: &str, package: &str) -> Result<(), String> {
+    if Path::new(bin).is_file() {
+        Ok(())
+    } else {
+        Err(format!("{bin} not found (Debian package {package})"))
+    }
+}
+
+/// A running Prometheus on 127.0.0.1 scraping `targets` (host:port) every second; killed on
+/// drop.
+pub struct Prometheus {
+    proc: Proc,
+    port: u16,
+}
+
+impl Prometheus {
+    pub fn start(targets: &[String]) -> Result<Prometheus, String> {
+        installed(PROMETHEUS_BIN, "prometheus")?;
+        let port = free_port()?;
+        let dir = fresh_dir("prometheus")?;
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: cpra\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        );
+        let file = dir.join("prometheus.yml");
+        std::fs::write(&file, config).map_err(|e| format!("write {}: {e}", file.display()))?;
+        let mut cmd = Command::new(PROMETHEUS_BIN);
+        cmd.arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let t0 = Instant::now();
+        let mut proc = Proc::spawn(cmd, dir, "prometheus")?;
+        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        loop {
+            if let Some(status) = proc.exited() {
+                return Err(format!("Prometheus exited ({status}):\n{}", proc.logs()));
+            }
+            if let Ok((200, _)) = http_request("GET", &ready, None, Duration::from_secs(1)) {
+                return Ok(Prometheus { proc, port });
+            }
+            if t0.elapsed() > READY_TIMEOUT {
+                return Err(format!("Prometheus not ready:\n{}", proc.logs()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.proc.logs()
+    }
+
+    /// An instant query's result vector (`data.result`).
+    pub fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/query?query={}",
+            self.port,
+            percent_encode(promql)
+        );
+        let (status, body) = http_request("GET", &url, None, HTTP_IO_TIMEOUT)?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        if status != 200 || v["status"] != "success" {
+            return Err(format!("query {promql:?}: HTTP {status}: {body}"));
+        }
+        Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Scrape targets as Prometheus sees them (`/api/v1/targets`).
+    pub fn targets(&self) -> Result<Value, String> {
+        let url = format!("http://127.0.0.1:{}/api/v1/targets", self.port);
+        let (_, body) = http_request("GET", &url, None, HTTP_IO_TIMEOUT)?;
+        serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+    }
+}
+
+/// A started Prometheus, or None with CPRA_ALLOW_SKIP=1 when it is not installed.
+pub fn require_prometheus(targets: &[String]) -> Option<Prometheus> {
+    require(
+        "Prometheus",
+        "prometheus",
+        installed(PROMETHEUS_BIN, "prometheus"),
+        || Prometheus::start(targets),
+    )
+}
+
+/// `promtool check metrics` on `text`: Ok, or the linter's complaints.
+pub fn promtool_check_metrics(text: &str) -> Option<Result<(), String>> {
+    if !present_or_skip(
+        "promtool",
+        "prometheus",
+        installed(PROMTOOL_BIN, "prometheus"),
+    ) {
+        return None;
+    }
+    let mut child = Command::new(PROMTOOL_BIN)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(said)
+    })
+}
+
+/// Headless Chromium on a page: `--dump-dom` (the DOM after scripts ran, waiting up to
+/// `budget_ms` of virtual time), and a screenshot when `screenshot` is given. None with
+/// CPRA_ALLOW_SKIP=1 when Chromium is not installed.
+pub fn chromium_dump_dom(url: &str, budget_ms: u64, screenshot: Option<&Path>) -> Option<String> {
+    if !present_or_skip("Chromium", "chromium", installed(CHROMIUM_BIN, "chromium")) {
+        return None;
+    }
+    let profile = fresh_dir("chromium").expect("profile dir");
+    let run = |extra: &[String]| -> String {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("90")
+            .arg(CHROMIUM_BIN)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--virtual-time-budget={budget_ms}"))
+            .args(extra)
+            .arg(url)
+            .stdin(Stdio::null());
+        let out = cmd.output().expect("run chromium");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = run(&["--dump-dom".to_string()]);
+    if let Some(png) = screenshot {
+        run(&[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1400,1000".to_string(),
+            "--hide-scrollbars".to_string(),
+        ]);
+    }
+    let _ = std::fs::remove_dir_all(&profile);
+    Some(dom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1222,3 +1392,4 @@ mod tests {
         drop(l);
     }
 }
+

@@ -109,7 +109,9 @@ impl Notify {
                 lane,
                 slot: per_lane[lane].len(),
             });
-            per_lane[lane].push(Slot::new(n, storm_of(&opts.alerting), now));
+            let mut slot = Slot::new(n, storm_of(&opts.alerting), now);
+            slot.kind = super::kind_index(spec.type_name());
+            per_lane[lane].push(slot);
         }
         let mut lanes = Vec::with_capacity(lanes_n);
         for (i, slots) in per_lane.into_iter().enumerate() {

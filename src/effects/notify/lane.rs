@@ -51,6 +51,8 @@ enum Message {
 
 /// One notifier's delivery state.
 pub struct Slot {
+    /// Index in `notify::KINDS`, for the per-kind counters.
+    pub kind: usize,
     notifier: Box<dyn Notifier>,
     shape: Shape,
     storm: Storm,
@@ -70,6 +72,7 @@ impl Slot {
         let storm = if shape.digests { storm } else { Storm::off() };
         let next_maintain = notifier.maintain_every().map(|d| now + d);
         Slot {
+            kind: 0,
             notifier,
             shape,
             storm,
@@ -149,6 +152,7 @@ impl Slot {
                 Ok(()) => {
                     let (seqs, digest) = self.pop(n);
                     Counters::add(&counters.delivered, seqs.len() as u64);
+                    Counters::add(&counters.by_kind[self.kind][0], seqs.len() as u64);
                     Counters::add(&counters.digests, u64::from(digest));
                     out.extend(seqs);
                     self.backoff_ms = NOTIFY_BACKOFF_INITIAL_MS;
@@ -164,10 +168,12 @@ impl Slot {
                         e.message
                     );
                     Counters::add(&counters.failed, seqs.len() as u64);
+                    Counters::add(&counters.by_kind[self.kind][1], seqs.len() as u64);
                     out.extend(seqs);
                 }
                 Err(e) => {
                     Counters::add(&counters.failed_attempts, 1);
+                    Counters::add(&counters.by_kind[self.kind][2], 1);
                     self.park(e);
                     return;
                 }

@@ -260,6 +260,27 @@ pub struct Counters {
     pub outbox_errors: AtomicU64,
     /// Codes found in the outbox at start and handed to their notifiers again.
     pub recovered: AtomicU64,
+    /// Per notifier kind ([`KINDS`]): delivered, failed for good, attempts to retry.
+    pub by_kind: [[AtomicU64; 3]; KINDS.len()],
+}
+
+/// Notifier kinds, as `NotifierSpec::type_name` names them (metrics label them).
+pub const KINDS: [&str; 7] = [
+    "log",
+    "webhook",
+    "slack",
+    "pagerduty",
+    "alertmanager",
+    "email",
+    "undeliverable",
+];
+
+/// Index of a kind in [`KINDS`] (the last for an unknown one).
+pub fn kind_index(name: &str) -> usize {
+    KINDS
+        .iter()
+        .position(|k| *k == name)
+        .unwrap_or(KINDS.len() - 1)
 }
 
 /// A snapshot of [`Counters`].
@@ -289,6 +310,17 @@ impl Counters {
             outbox_errors: r(&self.outbox_errors),
             recovered: r(&self.recovered),
         }
+    }
+
+    /// `(kind, delivered, failed, retried)` per notifier kind that has counted anything.
+    pub fn by_kind(&self) -> Vec<(&'static str, u64, u64, u64)> {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        KINDS
+            .iter()
+            .zip(&self.by_kind)
+            .map(|(k, c)| (*k, r(&c[0]), r(&c[1]), r(&c[2])))
+            .filter(|(_, a, b, c)| a + b + c > 0)
+            .collect()
     }
 
     pub(crate) fn add(a: &AtomicU64, n: u64) {

@@ -1,0 +1,463 @@
+//! The engine's read-only view for the API: what the server reads without ever locking the
+//! engine per request.
+//!
+//! Three parts, each shaped by how often it changes and who reads it:
+//! - **Per-monitor cells**, two `AtomicU64` a monitor (16 bytes, 16 MB at a million): state,
+//!   paused, colour of the last code, last reason, HTTP status, latency, last check and since.
+//!   The engine is their only writer and stores them as it applies a result or a transition
+//!   (a plain store: `Relaxed`, no lock, no syscall); the server scans them for lists and
+//!   counts. A reader may see a result's fields from two neighbouring results: harmless for a
+//!   status page, and the price of never stopping the engine.
+//! - **Shared**, behind one mutex the engine takes once per tick at most (not per monitor):
+//!   recent transitions (a ring of [`EVENTS_KEPT`] with sequence numbers, for `/events` and
+//!   the streams), per-monitor result histories (for a bounded set of monitors), and the
+//!   counters the engine publishes every [`API_PUBLISH_MS`].
+//! - **Commands** (pause, resume, maintenance, track) go the other way on a channel the engine
+//!   drains once per tick, each answered on its own reply channel.
+//!
+//! Measured choice (docs/architecture.md): a full snapshot per tick would copy 16 MB every
+//! 10 ms at a million monitors; a request channel would put list scans on the engine thread.
+//! Cells cost one store per result, which the engine's own columns already pay.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::model::Colour;
+use crate::effects::notify::NotifyStats;
+use crate::engine::stats::Stats;
+use crate::lifecycle::{Cause, State};
+use crate::limits::{EVENTS_KEPT, HISTORY_MONITORS_MAX, HISTORY_RESULTS_PER_MONITOR};
+use crate::probe::reason::Reason;
+use crate::store::{Catalog, NONE};
+
+#[cfg(doc)]
+use crate::limits::API_PUBLISH_MS;
+
+/// One monitor as the list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    pub state: State,
+    pub paused: bool,
+    /// Colour of the last code sent for it.
+    pub colour: Option<Colour>,
+    /// The last result (`checked_s` 0: none yet).
+    pub reason: Reason,
+    pub status: u16,
+    pub latency_us: u32,
+    /// Unix seconds of the last result and of the last transition (0: none).
+    pub checked_s: u32,
+    pub since_s: u32,
+}
+
+impl Cell {
+    fn pack(&self) -> (u64, u64) {
+        let colour = self.colour.map_or(0, |c| c as u64 + 1);
+        let a = (self.state as u64 & 0xf)
+            | (u64::from(self.paused) << 4)
+            | (colour << 5)
+            | ((self.reason as u64 & 0x3f) << 8)
+            | (u64::from(self.status.min(1023)) << 14)
+            | (u64::from(self.latency_us) << 32);
+        let b = (u64::from(self.checked_s) << 32) | u64::from(self.since_s);
+        (a, b)
+    }
+
+    fn unpack(a: u64, b: u64) -> Cell {
+        let colour = ((a >> 5) & 0x7) as usize;
+        Cell {
+            state: State::ALL
+                .get((a & 0xf) as usize)
+                .copied()
+                .unwrap_or(State::Up),
+            paused: (a >> 4) & 1 == 1,
+            colour: colour
+                .checked_sub(1)
+                .and_then(|c| Colour::ALL.get(c).copied()),
+            reason: Reason::from_u8(((a >> 8) & 0x3f) as u8),
+            status: ((a >> 14) & 0x3ff) as u16,
+            latency_us: (a >> 32) as u32,
+            checked_s: (b >> 32) as u32,
+            since_s: b as u32,
+        }
+    }
+}
+
+/// A transition as the API lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub wall_ms: u64,
+    /// Monitor id, or `NONE` for the circuit breaker's announcements.
+    pub monitor: u32,
+    pub from: State,
+    pub to: State,
+    pub colour: Option<Colour>,
+    pub cause: Cause,
+    pub reason: Reason,
+    pub status: u16,
+}
+
+/// One kept result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryEntry {
+    pub wall_s: u32,
+    pub latency_us: u32,
+    pub status: u16,
+    pub reason: u8,
+}
+
+/// Results of a bounded set of monitors, each a ring of [`HISTORY_RESULTS_PER_MONITOR`].
+#[derive(Default)]
+pub struct History {
+    slot_of: rustc_hash::FxHashMap<u32, u32>,
+    /// Per slot: its monitor, ring, next write position and count.
+    slots: Vec<(u32, Vec<HistoryEntry>, u16, u16)>,
+    /// Slots in the order they were taken: the oldest gives way when all are taken.
+    order: VecDeque<u32>,
+}
+
+impl History {
+    /// Starts keeping results of `m`. Returns the monitor that gave way, if any.
+    pub fn track(&mut self, m: u32) -> Option<u32> {
+        if self.slot_of.contains_key(&m) {
+            return None;
+        }
+        let (slot, evicted) = if self.slots.len() < HISTORY_MONITORS_MAX {
+            self.slots.push((m, Vec::new(), 0, 0));
+            (self.slots.len() as u32 - 1, None)
+        } else {
+            let slot = self.order.pop_front()?;
+            let old = self.slots[slot as usize].0;
+            self.slot_of.remove(&old);
+            let s = &mut self.slots[slot as usize];
+            *s = (m, std::mem::take(&mut s.1), 0, 0);
+            (slot, Some(old))
+        };
+        self.slot_of.insert(m, slot);
+        self.order.push_back(slot);
+        evicted
+    }
+
+    pub fn is_tracked(&self, m: u32) -> bool {
+        self.slot_of.contains_key(&m)
+    }
+
+    fn push(&mut self, m: u32, e: HistoryEntry) {
+        let Some(&slot) = self.slot_of.get(&m) else {
+            return;
+        };
+        let (_, ring, next, len) = &mut self.slots[slot as usize];
+        if ring.len() < HISTORY_RESULTS_PER_MONITOR {
+            ring.push(e);
+        } else {
+            ring[*next as usize] = e;
+        }
+        *next = ((*next as usize + 1) % HISTORY_RESULTS_PER_MONITOR) as u16;
+        *len = (*len + 1).min(HISTORY_RESULTS_PER_MONITOR as u16);
+    }
+
+    /// The kept results of `m`, newest first.
+    pub fn of(&self, m: u32) -> Vec<HistoryEntry> {
+        let Some(&slot) = self.slot_of.get(&m) else {
+            return Vec::new();
+        };
+        let (_, ring, next, _) = &self.slots[slot as usize];
+        let n = ring.len();
+        (1..=n)
+            .map(|k| ring[(*next as usize + n - k) % n])
+            .collect()
+    }
+}
+
+/// Counters as the engine published them last.
+#[derive(Clone, Default)]
+pub struct Published {
+    /// Wall clock ms when published.
+    pub wall_ms: u64,
+    pub stats: Stats,
+    pub notify: NotifyStats,
+    /// `(notifier kind, delivered, failed, retried)`.
+    pub notify_by_kind: Vec<(&'static str, u64, u64, u64)>,
+    pub paused: u64,
+    pub in_flight: u64,
+    /// Requests and completions waiting, per worker.
+    pub rings: Vec<(usize, usize)>,
+    pub held_by_breaker: u64,
+    pub breaker_open: bool,
+}
+
+/// Everything behind the one lock.
+#[derive(Default)]
+pub struct Shared {
+    pub events: VecDeque<EventRecord>,
+    pub next_seq: u64,
+    pub history: History,
+    pub published: Published,
+    /// The publication before the last one, for rates.
+    pub previous: Option<Published>,
+}
+
+impl Shared {
+    /// Transitions with `seq >= since`, oldest first, at most `max`.
+    pub fn events_since(&self, since: u64, max: usize) -> Vec<EventRecord> {
+        let first = self.events.front().map_or(since, |e| e.seq);
+        let skip = since.saturating_sub(first) as usize;
+        self.events.iter().skip(skip).take(max).copied().collect()
+    }
+}
+
+/// What the API asks of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Stop checking; a gray code; no other code until resumed.
+    Pause(u32),
+    Resume(u32),
+    /// A maintenance window from `start_wall_ms`, `duration_ms` long.
+    Maintenance {
+        monitor: u32,
+        start_wall_ms: u64,
+        duration_ms: u64,
+    },
+    /// Keep this monitor's results from now on.
+    Track(u32),
+}
+
+pub type Reply = Result<String, String>;
+
+/// A command and, when the asker waits, where to answer.
+pub type Asked = (Command, Option<SyncSender<Reply>>);
+
+/// The view shared by the engine (writer) and the API server (reader).
+pub struct View {
+    pub catalog: Arc<Catalog>,
+    pub instance: Arc<str>,
+    /// Wall clock ms at start.
+    pub started_wall_ms: u64,
+    /// Seconds the configuration took to load (`cpra_config_load_seconds`).
+    pub config_load_s: f64,
+    cells: Box<[(AtomicU64, AtomicU64)]>,
+    shared: Mutex<Shared>,
+    /// Wall clock ms of the engine's last tick.
+    pub last_tick_wall_ms: AtomicU64,
+    commands: Mutex<Sender<Asked>>,
+}
+
+impl View {
+    /// A view of `catalog`, all monitors up, and the receiving end of its command channel
+    /// (for the engine).
+    pub fn new(
+        catalog: Arc<Catalog>,
+        instance: Arc<str>,
+        started_wall_ms: u64,
+        config_load_s: f64,
+    ) -> (Arc<View>, Receiver<Asked>) {
+        let n = catalog.len();
+        let (tx, rx) = channel();
+        let mut shared = Shared::default();
+        if n <= HISTORY_MONITORS_MAX {
+            for m in 0..n as u32 {
+                shared.history.track(m);
+            }
+        }
+        let view = View {
+            cells: (0..n)
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
+            catalog,
+            instance,
+            started_wall_ms,
+            config_load_s,
+            shared: Mutex::new(shared),
+            last_tick_wall_ms: AtomicU64::new(started_wall_ms),
+            commands: Mutex::new(tx),
+        };
+        (Arc::new(view), rx)
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    pub fn cell(&self, m: u32) -> Cell {
+        let (a, b) = &self.cells[m as usize];
+        Cell::unpack(a.load(Ordering::Relaxed), b.load(Ordering::Relaxed))
+    }
+
+    /// The state and paused bits only (one load: what list filters read).
+    pub fn state_bits(&self, m: usize) -> (State, bool) {
+        let a = self.cells[m].0.load(Ordering::Relaxed);
+        let c = Cell::unpack(a, 0);
+        (c.state, c.paused)
+    }
+
+    /// Monitors per probe kind (`ProbeKind`'s value) and state, from one pass over the cells
+    /// (about a millisecond a million).
+    pub fn counts(&self) -> [[u64; State::COUNT]; 8] {
+        let mut by = [[0u64; State::COUNT]; 8];
+        for (m, (a, _)) in self.cells.iter().enumerate() {
+            let state = (a.load(Ordering::Relaxed) & 0xf) as usize;
+            by[usize::from(self.catalog.kinds[m].0).min(7)][state.min(State::COUNT - 1)] += 1;
+        }
+        by
+    }
+
+    /// Engine only: rewrites one monitor's cell.
+    pub fn update(&self, m: u32, f: impl FnOnce(&mut Cell)) {
+        let (a, b) = &self.cells[m as usize];
+        let mut c = Cell::unpack(a.load(Ordering::Relaxed), b.load(Ordering::Relaxed));
+        f(&mut c);
+        let (na, nb) = c.pack();
+        a.store(na, Ordering::Relaxed);
+        b.store(nb, Ordering::Relaxed);
+    }
+
+    /// The shared part; a poisoned lock (a panicked holder) is still read, never a panic.
+    pub fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Engine only: appends transitions and results in one lock.
+    pub fn record(
+        &self,
+        events: &mut Vec<EventRecord>,
+        results: &mut Vec<(u32, HistoryEntry)>,
+        published: Option<Published>,
+    ) {
+        let mut s = self.shared();
+        for mut e in events.drain(..) {
+            e.seq = s.next_seq;
+            s.next_seq += 1;
+            if s.events.len() == EVENTS_KEPT {
+                s.events.pop_front();
+            }
+            s.events.push_back(e);
+        }
+        for (m, r) in results.drain(..) {
+            s.history.push(m, r);
+        }
+        if let Some(p) = published {
+            let old = std::mem::replace(&mut s.published, p);
+            s.previous = Some(old);
+        }
+    }
+
+    /// Server side: asks the engine, waiting up to `wait` for its answer.
+    pub fn ask(&self, c: Command, wait: std::time::Duration) -> Reply {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let sent = self
+            .commands
+            .lock()
+            .map_err(|_| "the engine is gone".to_string())?
+            .send((c, Some(tx)));
+        if sent.is_err() {
+            return Err("the engine is not running".into());
+        }
+        rx.recv_timeout(wait)
+            .unwrap_or_else(|_| Err("the engine did not answer in time; try again".into()))
+    }
+
+    /// Server side: a request that needs no answer.
+    pub fn tell(&self, c: Command) {
+        if let Ok(tx) = self.commands.lock() {
+            let _ = tx.send((c, None));
+        }
+    }
+
+    /// Index of the monitor named `name` (a linear scan of the names: for one request).
+    pub fn find(&self, name: &str) -> Option<u32> {
+        let cat = &self.catalog;
+        (0..cat.len() as u32).find(|&i| cat.name(crate::store::MonitorId(i)) == name)
+    }
+}
+
+/// `NONE` re-exported for the breaker's events.
+pub const NO_MONITOR: u32 = NONE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_round_trip_every_field() {
+        let c = Cell {
+            state: State::Intervening,
+            paused: true,
+            colour: Some(Colour::Gray),
+            reason: Reason::Timeout,
+            status: 503,
+            latency_us: 4_000_000_000,
+            checked_s: 1_900_000_000,
+            since_s: 1_800_000_000,
+        };
+        let (a, b) = c.pack();
+        assert_eq!(Cell::unpack(a, b), c);
+        let none = Cell {
+            colour: None,
+            paused: false,
+            ..c
+        };
+        let (a, b) = none.pack();
+        assert_eq!(Cell::unpack(a, b), none);
+        assert_eq!(Cell::unpack(0, 0).state, State::Up);
+    }
+
+    #[test]
+    fn history_keeps_the_last_results_newest_first() {
+        let mut h = History::default();
+        h.track(7);
+        for i in 0..250u32 {
+            h.push(
+                7,
+                HistoryEntry {
+                    wall_s: i,
+                    ..Default::default()
+                },
+            );
+        }
+        h.push(8, HistoryEntry::default()); // untracked: ignored
+        let got = h.of(7);
+        assert_eq!(got.len(), HISTORY_RESULTS_PER_MONITOR);
+        assert_eq!(got[0].wall_s, 249);
+        assert_eq!(got[99].wall_s, 150);
+        assert!(h.of(8).is_empty());
+    }
+
+    #[test]
+    fn history_gives_way_oldest_first_when_full() {
+        let mut h = History::default();
+        for m in 0..HISTORY_MONITORS_MAX as u32 {
+            assert_eq!(h.track(m), None);
+        }
+        assert_eq!(h.track(u32::MAX - 1), Some(0));
+        assert!(!h.is_tracked(0) && h.is_tracked(u32::MAX - 1));
+        assert_eq!(h.track(u32::MAX - 2), Some(1));
+    }
+
+    #[test]
+    fn events_since_skips_what_was_seen() {
+        let mut s = Shared::default();
+        for seq in 10..20 {
+            s.events.push_back(EventRecord {
+                seq,
+                wall_ms: 0,
+                monitor: 0,
+                from: State::Up,
+                to: State::Down,
+                colour: None,
+                cause: Cause::ThresholdReached,
+                reason: Reason::Timeout,
+                status: 0,
+            });
+        }
+        assert_eq!(s.events_since(15, 100).len(), 5);
+        assert_eq!(s.events_since(15, 100)[0].seq, 15);
+        assert_eq!(s.events_since(0, 3)[0].seq, 10);
+        assert!(s.events_since(20, 100).is_empty());
+    }
+}
