@@ -9,41 +9,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cpra::config::model::*;
 use cpra::engine::{Engine, EngineConfig};
 use cpra::probe::Completion;
 use cpra::probe::reason::Reason;
 use cpra::probe::worker::WorkerHandle;
-use cpra::store::StoreBuilder;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const N: usize = 1_000_000;
+#[path = "common/mod.rs"]
+mod common;
+
+const N: usize = common::N;
 
 fn catalog() -> cpra::store::Catalog {
-    let mut b = StoreBuilder::new();
-    for i in 0..N {
-        b.add(MonitorSpec {
-            index: i,
-            line: 0,
-            name: format!("m-{i}"),
-            enabled: true,
-            pulse: PulseSpec {
-                interval: Duration::from_secs(60),
-                timeout: Duration::from_secs(5),
-                unhealthy_threshold: 3,
-                healthy_threshold: None,
-                kind: PulseKind::Tcp(TcpPulse {
-                    host: format!("127.0.0.{}", 1 + i % 200),
-                    port: 10_000 + (i % 50) as u16,
-                    retries: 0,
-                }),
-            },
-            intervention: None,
-            codes: CodesSpec::default(),
-            maintenance: vec![],
-        });
-    }
-    b.finish().expect("valid")
+    common::tcp_catalog(N)
 }
 
 fn bench(c: &mut Criterion) {
@@ -51,68 +29,81 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine_path_1m");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    g.bench_function("one_interval_60s_virtual", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let poll = mio::Poll::new().expect("poll");
-                let (handle, mut requests, mut completions) =
-                    WorkerHandle::detached(&poll).expect("rings");
-                let mut engine = Engine::with_workers(
-                    cat.clone(),
-                    EngineConfig {
-                        workers: 1,
-                        pin: false,
-                        ..EngineConfig::default()
-                    },
-                    vec![handle],
-                )
-                .expect("engine");
-                let mut reqs = Vec::with_capacity(1 << 16);
-                let mut done = Vec::with_capacity(1 << 16);
-                let t0 = Instant::now();
-                // One full interval plus a tick, 10 ms steps.
-                let mut now = 0u64;
-                while now <= 60_010 {
-                    engine.step_at(now);
-                    reqs.clear();
-                    requests.pop_batch(&mut reqs, usize::MAX);
-                    done.clear();
-                    for r in &reqs {
-                        let fail = r.monitor % 10 == 0;
-                        done.push(Completion {
-                            monitor: r.monitor,
-                            generation: r.generation,
-                            latency_us: 300,
-                            lateness_us: 0,
-                            status: if fail { 500 } else { 200 },
-                            reason: if fail {
-                                Reason::Status as u8
-                            } else {
-                                Reason::Ok as u8
-                            },
-                            attempts: 1,
-                            cert_days: cpra::probe::worker::NO_CERT,
-                        });
+    for with_view in [false, true] {
+        let name = if with_view {
+            "one_interval_60s_virtual_with_api_view"
+        } else {
+            "one_interval_60s_virtual"
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let poll = mio::Poll::new().expect("poll");
+                    let (handle, mut requests, mut completions) =
+                        WorkerHandle::detached(&poll).expect("rings");
+                    let mut engine = Engine::with_workers(
+                        cat.clone(),
+                        EngineConfig {
+                            workers: 1,
+                            pin: false,
+                            ..EngineConfig::default()
+                        },
+                        vec![handle],
+                    )
+                    .expect("engine");
+                    if with_view {
+                        // What `cpra run --listen` adds: cells per result, events and
+                        // histories once per tick, counters every second.
+                        let _view = engine.attach_view(0.0);
                     }
-                    let pushed = completions.push_batch(&done);
-                    assert_eq!(pushed, done.len());
-                    now += 10;
+                    let mut reqs = Vec::with_capacity(1 << 16);
+                    let mut done = Vec::with_capacity(1 << 16);
+                    let t0 = Instant::now();
+                    // One full interval plus a tick, 10 ms steps.
+                    let mut now = 0u64;
+                    while now <= 60_010 {
+                        engine.step_at(now);
+                        reqs.clear();
+                        requests.pop_batch(&mut reqs, usize::MAX);
+                        done.clear();
+                        for r in &reqs {
+                            let fail = r.monitor % 10 == 0;
+                            done.push(Completion {
+                                monitor: r.monitor,
+                                generation: r.generation,
+                                latency_us: 300,
+                                lateness_us: 0,
+                                status: if fail { 500 } else { 200 },
+                                reason: if fail {
+                                    Reason::Status as u8
+                                } else {
+                                    Reason::Ok as u8
+                                },
+                                attempts: 1,
+                                cert_days: cpra::probe::worker::NO_CERT,
+                            });
+                        }
+                        let pushed = completions.push_batch(&done);
+                        assert_eq!(pushed, done.len());
+                        now += 10;
+                    }
+                    engine.step_at(now);
+                    total += t0.elapsed();
+                    let checks = engine.stats().checks;
+                    assert!(checks >= N as u64, "only {checks} checks");
+                    eprintln!(
+                        "engine path{}: {checks} checks in {:.3} s = {:.2} M monitors/s",
+                        if with_view { " with the API view" } else { "" },
+                        t0.elapsed().as_secs_f64(),
+                        checks as f64 / t0.elapsed().as_secs_f64() / 1e6,
+                    );
+                    drop(engine);
                 }
-                engine.step_at(now);
-                total += t0.elapsed();
-                let checks = engine.stats().checks;
-                assert!(checks >= N as u64, "only {checks} checks");
-                eprintln!(
-                    "engine path: {checks} checks in {:.3} s = {:.2} M monitors/s",
-                    t0.elapsed().as_secs_f64(),
-                    checks as f64 / t0.elapsed().as_secs_f64() / 1e6
-                );
-                drop(engine);
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -252,11 +252,11 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
     )
     .map_err(|e| format!("starting the engine: {e}"))?;
     // The dashboard on the usual address, or any free port when that one is taken.
-    let server = crate::cli::start_api(&mut engine, args.listen.as_deref(), None, true, 0.0)
+    let server = crate::cli::start_api(&mut engine, args.listen.as_deref(), None, true, 0.0, false)
         .ok()
         .flatten()
         .or_else(|| {
-            crate::cli::start_api(&mut engine, Some("127.0.0.1:0"), None, true, 0.0)
+            crate::cli::start_api(&mut engine, Some("127.0.0.1:0"), None, true, 0.0, false)
                 .ok()
                 .flatten()
         });

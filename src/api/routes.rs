@@ -509,9 +509,16 @@ impl Filter {
 pub fn page(view: &View, f: &Filter, start: u32, limit: usize) -> (Vec<u32>, Option<u32>) {
     let cat = &view.catalog;
     let n = view.len() as u32;
+    let names = f.q.as_ref().map(|q| (view.names(), q));
     let mut out = Vec::with_capacity(limit.min(1024));
     let mut m = start;
     while m < n {
+        if let Some((idx, q)) = names {
+            match idx.next_match(q, m) {
+                Some(hit) => m = hit,
+                None => break,
+            }
+        }
         if out.len() == limit {
             return (out, Some(m));
         }
@@ -527,39 +534,9 @@ pub fn page(view: &View, f: &Filter, start: u32, limit: usize) -> (Vec<u32>, Opt
                 continue;
             }
         }
-        if let Some(q) = &f.q
-            && !contains_ignore_case(cat.name(MonitorId(i as u32)).as_bytes(), q)
-        {
-            continue;
-        }
         out.push(i as u32);
     }
     (out, None)
-}
-
-/// `needle` (lower case) in `hay`, ASCII case-insensitively: memchr finds candidates for the
-/// first byte in either case, so a scan of a million names stays a fast pass.
-pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    if hay.len() < needle.len() {
-        return false;
-    }
-    let last_start = hay.len() - needle.len();
-    let upper = first.to_ascii_uppercase();
-    let mut from = 0;
-    while from <= last_start {
-        let Some(p) = memchr::memchr2(first, upper, &hay[from..=last_start]) else {
-            return false;
-        };
-        let at = from + p;
-        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
-            return true;
-        }
-        from = at + 1;
-    }
-    false
 }
 
 fn type_name(k: ProbeKind) -> &'static str {
@@ -647,16 +624,6 @@ pub fn maintenance_of(body: &[u8], now_ms: u64) -> Result<(u64, u64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn case_insensitive_substring() {
-        assert!(contains_ignore_case(b"Checkout-API-7", b"api-7"));
-        assert!(contains_ignore_case(b"abc", b""));
-        assert!(contains_ignore_case(b"aab", b"ab"));
-        assert!(!contains_ignore_case(b"ab", b"abc"));
-        assert!(!contains_ignore_case(b"web-1", b"db"));
-        assert!(contains_ignore_case(b"xxxxDB", b"db"));
-    }
 
     #[test]
     fn maintenance_bodies() {

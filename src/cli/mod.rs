@@ -273,6 +273,7 @@ pub fn start_api(
     token_file: Option<&Path>,
     per_monitor: bool,
     load_s: f64,
+    announce: bool,
 ) -> Result<Option<crate::api::Server>, String> {
     let explicit = listen.is_some();
     let Some(addr) = crate::api::parse_listen(listen.unwrap_or(crate::limits::API_LISTEN_DEFAULT))?
@@ -287,6 +288,7 @@ pub fn start_api(
         per_monitor_metrics: per_monitor,
     };
     match crate::api::start(view, addr, opts) {
+        Ok(server) if !announce => Ok(Some(server)),
         Ok(server) => {
             crate::say!(
                 "cpra: dashboard http://{0}/  API http://{0}/api/v1  metrics http://{0}/metrics{1}",
@@ -393,6 +395,7 @@ pub fn run(args: &RunArgs) -> i32 {
         args.api_token_file.as_deref(),
         args.metrics_per_monitor,
         load_s,
+        true,
     ) {
         Ok(s) => s,
         Err(e) => {

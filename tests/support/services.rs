@@ -1392,4 +1392,3 @@ mod tests {
         drop(l);
     }
 }
-

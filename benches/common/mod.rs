@@ -1,0 +1,37 @@
+//! What several benches build: a catalog of TCP monitors at a 60 s interval.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use cpra::config::model::*;
+use cpra::store::{Catalog, StoreBuilder};
+
+pub const N: usize = 1_000_000;
+
+/// `n` TCP monitors `m-0` .. `m-{n-1}`, 60 s interval, over 200 hosts and 50 ports.
+pub fn tcp_catalog(n: usize) -> Catalog {
+    let mut b = StoreBuilder::new();
+    for i in 0..n {
+        b.add(MonitorSpec {
+            index: i,
+            line: 0,
+            name: format!("m-{i}"),
+            enabled: true,
+            pulse: PulseSpec {
+                interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(5),
+                unhealthy_threshold: 3,
+                healthy_threshold: None,
+                kind: PulseKind::Tcp(TcpPulse {
+                    host: format!("127.0.0.{}", 1 + i % 200),
+                    port: 10_000 + (i % 50) as u16,
+                    retries: 0,
+                }),
+            },
+            intervention: None,
+            codes: CodesSpec::default(),
+            maintenance: vec![],
+        });
+    }
+    b.finish().expect("valid")
+}
