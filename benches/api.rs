@@ -11,7 +11,9 @@ use cpra::api::routes::{Filter, page};
 use cpra::api::server::Request;
 use cpra::api::view::View;
 use cpra::lifecycle::State;
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "common/mod.rs"]
 mod common;
