@@ -392,3 +392,49 @@ fn sigterm_is_bounded_by_the_grace_and_a_second_signal_hurries() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `cpra check --shards N --replicas R` sizes a fleet: every monitor counted on R shards,
+/// the checks/s adding up to R times the file's.
+#[test]
+fn check_prints_monitors_and_rate_per_shard() {
+    let dir = temp_dir("shards");
+    let mut yaml = String::from("monitors:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "  - name: m-{i}\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: 127.0.0.1, port: 9}}}}\n"
+        ));
+    }
+    let cfg = dir.join("m.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    for (replicas, total) in [("1", 300), ("2", 600)] {
+        let out = cpra()
+            .arg("check")
+            .arg(&cfg)
+            .args(["--shards", "3", "--replicas", replicas])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("--shard ")).collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        let (mut monitors, mut rate) = (0usize, 0f64);
+        for l in lines {
+            let n: Vec<&str> = l.split_whitespace().collect();
+            // "--shard 0/3: 101 monitors, 10.1 checks/s"
+            monitors += n[2].parse::<usize>().unwrap();
+            rate += n[4].parse::<f64>().unwrap();
+            assert!(n[2].parse::<usize>().unwrap() > 60, "unbalanced: {l}");
+        }
+        assert_eq!(monitors, total, "{stdout}");
+        assert!((rate - total as f64 / 10.0).abs() < 0.5, "{stdout}");
+    }
+    let out = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--shard", "3/3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0-based"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

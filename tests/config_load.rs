@@ -173,7 +173,7 @@ fn full_yaml_parses_every_feature() {
     assert_eq!(
         code(Colour::Gray).notify,
         NotifierSpec::Alertmanager {
-            url: "http://am:9093/api/v2/alerts".into()
+            urls: vec!["http://am:9093/api/v2/alerts".into()]
         }
     );
 
@@ -1686,4 +1686,28 @@ fn dns_answers_that_can_never_match_are_errors_at_their_line() {
     assert!(errs[0].message.contains("not-an-address"), "{errs:?}");
     // The same check with a possible answer loads.
     assert!(yaml(&text.replace("not-an-address", "192.0.2.1")).is_ok());
+}
+
+/// An Alertmanager cluster's peers as a list: every peer gets every alert.
+#[test]
+fn alertmanager_takes_a_list_of_peers() {
+    let text = |url: &str| {
+        format!(
+            "monitors:\n  - name: a\n    pulse_check: {{type: tcp, interval: 10s, timeout: 1s, config: {{host: h, port: 1}}}}\n    codes:\n      red: {{notify: alertmanager, config: {{url: {url}}}}}\n"
+        )
+    };
+    let specs = yaml(&text("[\"http://am1:9093\", \"http://am2:9093\"]")).unwrap();
+    let red = specs[0].codes.by_colour[Colour::Red as usize]
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        red.notify,
+        NotifierSpec::Alertmanager {
+            urls: vec!["http://am1:9093".into(), "http://am2:9093".into()]
+        }
+    );
+    let errs = errors_of(yaml(&text("[]")));
+    assert!(errs[0].message.contains("at least one URL"), "{errs:?}");
+    let errs = errors_of(yaml(&text("[\"http://am1:9093\", \"nope\"]")));
+    assert!(errs[0].path.ends_with("url[1]"), "{errs:?}");
 }

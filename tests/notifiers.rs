@@ -286,7 +286,11 @@ fn alertmanager_shows_the_alert_then_resolves_it() {
     for a in &alerts {
         assert_eq!(a["labels"]["severity"], "critical");
         assert_eq!(a["labels"]["colour"], "red");
-        assert_eq!(a["labels"]["instance"], "test-box");
+        assert_eq!(a["annotations"]["instance"], "test-box");
+        assert!(
+            a["labels"].get("instance").is_none(),
+            "replicas must post the same labels"
+        );
         assert!(
             a["annotations"]["summary"]
                 .as_str()

@@ -71,7 +71,26 @@ pub fn render(view: &View, counts: &[[u64; State::COUNT]; 8], per_monitor_forced
         env!("CARGO_PKG_VERSION"),
         label(&view.instance)
     );
-    family(o, "cpra_monitors", "gauge", "Monitors loaded.");
+    family(
+        o,
+        "cpra_shard_info",
+        "gauge",
+        "The shard this instance runs (0/1 when not sharded); always 1.",
+    );
+    let sh = view.catalog.shard.unwrap_or(crate::store::shard::Shard {
+        index: 0,
+        count: 1,
+        replicas: 1,
+    });
+    let _ = writeln!(
+        o,
+        "cpra_shard_info{{shard=\"{}\",shards=\"{}\",replicas=\"{}\",instance_name=\"{}\"}} 1",
+        sh.index,
+        sh.count,
+        sh.replicas,
+        label(&view.instance)
+    );
+    family(o, "cpra_monitors", "gauge", "Monitors this instance runs.");
     let _ = writeln!(o, "cpra_monitors {}", view.len());
     family(
         o,

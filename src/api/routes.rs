@@ -307,6 +307,12 @@ impl Api {
                 "breaker_open": p.breaker_open,
             },
             "uptime_s": (p.wall_ms.saturating_sub(self.view.started_wall_ms)) as f64 / 1000.0,
+            "shard": cat.shard.map(|sh| json!({
+                "index": sh.index,
+                "count": sh.count,
+                "replicas": sh.replicas,
+                "monitors_in_file": cat.monitors_in_file,
+            })),
         })
     }
 

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, LoadOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::limits::{STATUS_LINE_INTERVAL_MS, STOP_GRACE_MS};
+use crate::store::shard::Shard;
 use crate::store::{Catalog, StoreBuilder};
 
 #[derive(Parser, Debug)]
@@ -97,6 +98,12 @@ pub struct RunArgs {
     /// Per-monitor Prometheus series even above 10,000 monitors.
     #[arg(long)]
     pub metrics_per_monitor: bool,
+    /// Run only shard I of N of the file's monitors (0-based), e.g. `--shard 1/3`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Instances that run each monitor: its shard and the next R-1 (default 1).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +111,12 @@ pub struct CheckArgs {
     pub file: PathBuf,
     #[arg(long)]
     pub strict: bool,
+    /// Also print the monitors and checks/s of each of N shards.
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// With --shards: instances that run each monitor.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
 }
 
 #[derive(Args, Debug)]
@@ -120,14 +133,25 @@ pub struct DemoArgs {
 }
 
 /// Loads and lowers a file. On failure, returns the full error text (every error, one per line).
-pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>), String> {
+/// Loads and validates the whole file; with `shard`, keeps only the monitors it runs.
+pub fn load_catalog(
+    path: &Path,
+    strict: bool,
+    shard: Option<Shard>,
+) -> Result<(Catalog, Vec<String>), String> {
     let opts = LoadOptions {
         strict,
         ..LoadOptions::default()
     };
     let mut builder = StoreBuilder::new();
-    let report = config::load_file(path, &opts, &mut |spec| builder.add(spec))
-        .map_err(|e| format!("{}: configuration not loaded:\n{e}", path.display()))?;
+    let mut in_file = 0usize;
+    let report = config::load_file(path, &opts, &mut |spec| {
+        in_file += 1;
+        if shard.is_none_or(|s| s.runs(&spec.name)) {
+            builder.add(spec);
+        }
+    })
+    .map_err(|e| format!("{}: configuration not loaded:\n{e}", path.display()))?;
     let warnings = report.warnings.iter().map(|w| w.to_string()).collect();
     let mut catalog = builder.finish().map_err(|errs| {
         let mut s = format!("{}: configuration not loaded:\n", path.display());
@@ -139,6 +163,8 @@ pub fn load_catalog(path: &Path, strict: bool) -> Result<(Catalog, Vec<String>),
     })?;
     catalog.alerting = report.alerting;
     catalog.remediation = report.remediation;
+    catalog.shard = shard;
+    catalog.monitors_in_file = in_file;
     Ok((catalog, warnings))
 }
 
@@ -208,7 +234,18 @@ pub fn resident_bytes() -> u64 {
 
 pub fn check(args: &CheckArgs) -> i32 {
     let t0 = Instant::now();
-    match load_catalog(&args.file, args.strict) {
+    let plan = match args
+        .shards
+        .map(|n| Shard::parse(&format!("0/{n}"), args.replicas))
+    {
+        Some(Err(e)) => {
+            crate::say!("{}", e.replace("--shard \"0/", "--shards \""));
+            return 2;
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    match load_catalog(&args.file, args.strict, None) {
         Ok((cat, warnings)) => {
             for w in &warnings {
                 crate::say!("warning: {w}");
@@ -248,6 +285,9 @@ pub fn check(args: &CheckArgs) -> i32 {
                 );
             }
             crate::out!("expected checks/s: {:.1}", cat.expected_checks_per_s());
+            if let Some(plan) = plan {
+                print_shards(&cat, plan);
+            }
             let rss = resident_bytes();
             if rss > 0 && !cat.is_empty() {
                 crate::out!(
@@ -311,9 +351,53 @@ pub fn start_api(
     }
 }
 
+/// Monitors and checks/s per shard (`cpra check --shards N`), to size a fleet.
+fn print_shards(cat: &Catalog, plan: Shard) {
+    let n = plan.count as usize;
+    let mut monitors = vec![0usize; n];
+    let mut rate = vec![0f64; n];
+    for m in 0..cat.len() {
+        let name = cat.name(crate::store::MonitorId(m as u32));
+        for s in Shard::owners(name, plan.count, plan.replicas) {
+            monitors[s as usize] += 1;
+            if cat.enabled[m] {
+                rate[s as usize] += 1000.0 / f64::from(cat.interval_ms[m].max(1));
+            }
+        }
+    }
+    crate::out!(
+        "shards: {n} (each monitor on {} instance{})",
+        plan.replicas,
+        if plan.replicas == 1 { "" } else { "s" }
+    );
+    for s in 0..n {
+        crate::out!(
+            "  --shard {s}/{n}: {} monitors, {:.1} checks/s",
+            monitors[s],
+            rate[s] + 0.0
+        );
+    }
+}
+
 pub fn run(args: &RunArgs) -> i32 {
     let t_load = Instant::now();
-    let (catalog, warnings) = match load_catalog(&args.file, args.strict) {
+    let shard = match args
+        .shard
+        .as_deref()
+        .map(|s| Shard::parse(s, args.replicas))
+    {
+        None if args.replicas != 1 => {
+            crate::say!("cpra: --replicas needs --shard I/N");
+            return 2;
+        }
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            crate::say!("cpra: {e}");
+            return 2;
+        }
+    };
+    let (catalog, warnings) = match load_catalog(&args.file, args.strict, shard) {
         Ok(v) => v,
         Err(e) => {
             crate::say!("{}", e.trim_end_matches('\n'));
@@ -375,11 +459,23 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Some(w) = args.workers {
         cfg.workers = w.max(1);
     }
+    let of_shard = match catalog.shard {
+        Some(s) => format!(
+            " of {} (shard {}/{}, {} replica{})",
+            catalog.monitors_in_file,
+            s.index,
+            s.count,
+            s.replicas,
+            if s.replicas == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
     crate::say!(
-        "cpra: running {} monitors ({:.1} checks/s expected) on {} workers",
+        "cpra: running {} monitors{of_shard} ({:.1} checks/s expected) on {} workers as {:?}",
         catalog.len(),
         catalog.expected_checks_per_s(),
-        cfg.workers
+        cfg.workers,
+        cfg.instance
     );
     let load_s = t_load.elapsed().as_secs_f64();
     let mut engine = match Engine::new(catalog, cfg) {

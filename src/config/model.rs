@@ -321,8 +321,10 @@ pub enum NotifierSpec {
         routing_key: String,
         url: Option<String>,
     },
+    /// Every peer of an Alertmanager cluster gets every alert (peers do not share alerts,
+    /// only silences and what they notified).
     Alertmanager {
-        url: String,
+        urls: Vec<String>,
     },
     Email {
         smtp: String,

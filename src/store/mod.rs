@@ -9,6 +9,7 @@
 //! target, spec and path from it, and never touch the engine's mutable columns.
 
 pub mod arena;
+pub mod shard;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::hash::{Hash, Hasher};
@@ -209,6 +210,10 @@ pub struct Catalog {
     pub config_index: Vec<u32>,
     /// Monitors per pulse type name, for `cpra check` and the summary.
     pub type_counts: Vec<(&'static str, usize)>,
+    /// The part of the file this instance runs (`--shard`), when sharded.
+    pub shard: Option<shard::Shard>,
+    /// Monitors in the file, this shard's and the others'.
+    pub monitors_in_file: usize,
 }
 
 impl Catalog {

@@ -50,24 +50,25 @@ impl Drop for Port {
 pub struct Cpra {
     child: Child,
     dir: PathBuf,
+    /// This instance's stderr file (others may share `dir`).
+    err_path: PathBuf,
 }
 
 impl Cpra {
     pub fn start(cfg: &Path, state: &Path, extra: &[&str]) -> Cpra {
+        Cpra::start_named(cfg, state, "test-box", extra)
+    }
+
+    /// [`Cpra::start`] with this `--name`.
+    pub fn start_named(cfg: &Path, state: &Path, name: &str, extra: &[&str]) -> Cpra {
         let dir = cfg.parent().unwrap().to_path_buf();
         let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-        let err = std::fs::File::create(dir.join(format!("cpra-{n}.stderr"))).unwrap();
+        let err_path = dir.join(format!("cpra-{n}.stderr"));
+        let err = std::fs::File::create(&err_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cpra"))
             .arg("run")
             .arg(cfg)
-            .args([
-                "--workers",
-                "1",
-                "--no-pin",
-                "--name",
-                "test-box",
-                "--state-dir",
-            ])
+            .args(["--workers", "1", "--no-pin", "--name", name, "--state-dir"])
             .arg(state)
             .args(extra)
             .env("CPRA_NT_TOKEN", "nt-secret-1")
@@ -75,7 +76,11 @@ impl Cpra {
             .stderr(err)
             .spawn()
             .unwrap();
-        Cpra { child, dir }
+        Cpra {
+            child,
+            dir,
+            err_path,
+        }
     }
 
     /// The API's address (`--listen 127.0.0.1:0` picks a free port), read from the line cpra
@@ -83,7 +88,8 @@ impl Cpra {
     pub fn api_addr(&self) -> String {
         let mut found = None;
         wait_until(Duration::from_secs(10), || {
-            found = self.stderr().lines().find_map(|l| {
+            let own = std::fs::read_to_string(&self.err_path).unwrap_or_default();
+            found = own.lines().find_map(|l| {
                 l.split("dashboard http://")
                     .nth(1)
                     .and_then(|r| r.split('/').next())

@@ -137,7 +137,7 @@ impl Lower<'_> {
             "alertmanager" => {
                 self.check_keys(c, &cp, &["url"]);
                 NotifierSpec::Alertmanager {
-                    url: self.req_url_string(c, "url", &cp)?,
+                    urls: self.url_list(c, "url", &cp)?,
                 }
             }
             _ => {

@@ -687,6 +687,35 @@ impl<'o> Lower<'o> {
         self.url_string(s, &p.key(key))
     }
 
+    /// A required URL, or a non-empty list of them (`url: [a, b]`).
+    fn url_list(&mut self, m: M<'_>, key: &str, p: &Path) -> Option<Vec<String>> {
+        let Some(Node::Seq { items, line }) = m.get(key) else {
+            return self.req_url_string(m, key, p).map(|u| vec![u]);
+        };
+        let kp = p.key(key);
+        if items.is_empty() {
+            self.err(&kp, *line, "an empty list: give at least one URL");
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().take(16).enumerate() {
+            let ip = kp.index(i);
+            match self
+                .str_node(item, &ip)
+                .and_then(|s| self.url_string(s, &ip))
+            {
+                Some(u) => out.push(u),
+                None => ok = false,
+            }
+        }
+        if items.len() > 16 {
+            self.err(&kp, *line, "more than 16 URLs");
+            return None;
+        }
+        ok.then_some(out)
+    }
+
     fn req_host(&mut self, m: M<'_>, key: &str, p: &Path) -> Option<String> {
         let s = self.req_str(m, key, p)?;
         match bare_host(s.value.trim()) {

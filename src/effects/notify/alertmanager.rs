@@ -1,7 +1,9 @@
 //! The Alertmanager notifier: API v2, `POST {url}/api/v2/alerts`, many alerts per request.
 //!
-//! One alert per monitor, labelled `alertname` (`CpraMonitor`), `monitor`, `severity`,
-//! `colour` and `instance` (this cpra's `--name`), annotated with a summary and description.
+//! One alert per monitor, labelled `alertname` (`CpraMonitor`), `monitor`, `severity` and
+//! `colour`, annotated with a summary, a description and `instance` (this cpra's `--name`).
+//! The instance is an annotation, not a label, so that replicas checking the same monitor
+//! (`--replicas`) post the same alert and Alertmanager (a cluster too) keeps one.
 //! Red, yellow and cyan fire it (a new colour resolves the alert of the previous one, whose
 //! labels differ); green and gray resolve it by `endsAt`. Alertmanager groups and deduplicates
 //! by itself, so codes are batched, never digested. Firing alerts are posted again every
@@ -32,8 +34,8 @@ struct Firing {
 }
 
 pub struct Alertmanager {
-    endpoint: Endpoint,
-    alerts_url: String,
+    /// One per peer, with its alerts URL.
+    peers: Vec<(Endpoint, String)>,
     instance: std::sync::Arc<str>,
     firing: HashMap<String, Firing>,
     /// When this run started (wall ms): older codes come from the outbox.
@@ -41,16 +43,22 @@ pub struct Alertmanager {
 }
 
 impl Alertmanager {
-    pub fn new(url: &str, cx: &Context) -> Alertmanager {
-        let base = url.trim_end_matches('/');
-        let alerts_url = if base.ends_with("/api/v2/alerts") {
-            base.to_string()
-        } else {
-            format!("{base}/api/v2/alerts")
-        };
+    /// Posts to every URL of `urls` (the peers of one cluster).
+    pub fn new(urls: &[String], cx: &Context) -> Alertmanager {
+        let peers = urls
+            .iter()
+            .map(|url| {
+                let base = url.trim_end_matches('/');
+                let alerts_url = if base.ends_with("/api/v2/alerts") {
+                    base.to_string()
+                } else {
+                    format!("{base}/api/v2/alerts")
+                };
+                (Endpoint::new(&alerts_url, &[], cx.timeout), alerts_url)
+            })
+            .collect();
         Alertmanager {
-            endpoint: Endpoint::new(&alerts_url, &[], cx.timeout),
-            alerts_url,
+            peers,
             instance: cx.instance.clone(),
             firing: HashMap::new(),
             started_ms: wall_now_ms().saturating_sub(1000),
@@ -64,9 +72,12 @@ impl Alertmanager {
                 "monitor": monitor,
                 "severity": severity(f.colour),
                 "colour": f.colour.name(),
+            },
+            "annotations": {
+                "summary": f.summary,
+                "description": f.description,
                 "instance": &*self.instance,
             },
-            "annotations": { "summary": f.summary, "description": f.description },
             "startsAt": rfc3339(f.starts_ms),
             "endsAt": rfc3339(ends_ms),
         })
@@ -115,13 +126,34 @@ impl Alertmanager {
         }
     }
 
+    /// Posts to every peer; taken when at least one peer took it (a peer that missed it gets
+    /// it with the next re-post, as Prometheus does), else the first peer's error.
     fn post(&self, alerts: &[serde_json::Value]) -> Result<(), SendError> {
+        let mut first_err = None;
+        let mut taken = false;
+        for (endpoint, url) in &self.peers {
+            match Self::post_to(endpoint, url, alerts) {
+                Ok(()) => taken = true,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) if !taken => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn post_to(
+        endpoint: &Endpoint,
+        url: &str,
+        alerts: &[serde_json::Value],
+    ) -> Result<(), SendError> {
         for chunk in alerts.chunks(ALERTMANAGER_BATCH_ALERTS_MAX) {
             let bytes = serde_json::to_vec(chunk).unwrap_or_default();
-            let answer = self
-                .endpoint
-                .post_json(Some(&self.alerts_url), &bytes, &[])?;
-            self.endpoint.judge(&answer)?;
+            let answer = endpoint.post_json(Some(url), &bytes, &[])?;
+            endpoint.judge(&answer)?;
         }
         Ok(())
     }
@@ -135,7 +167,8 @@ fn wall_now_ms() -> u64 {
 
 impl Notifier for Alertmanager {
     fn describe(&self) -> String {
-        format!("alertmanager ({})", self.endpoint.host())
+        let hosts: Vec<&str> = self.peers.iter().map(|(e, _)| e.host()).collect();
+        format!("alertmanager ({})", hosts.join(", "))
     }
 
     fn shape(&self) -> Shape {

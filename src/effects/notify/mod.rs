@@ -180,7 +180,7 @@ pub fn build(spec: &NotifierSpec, cx: &Context) -> Result<Box<dyn Notifier>, Str
         NotifierSpec::PagerDuty { routing_key, url } => {
             Box::new(pagerduty::PagerDuty::new(routing_key, url.as_deref(), cx))
         }
-        NotifierSpec::Alertmanager { url } => Box::new(alertmanager::Alertmanager::new(url, cx)),
+        NotifierSpec::Alertmanager { urls } => Box::new(alertmanager::Alertmanager::new(urls, cx)),
         NotifierSpec::Email { .. } => Box::new(email::Email::new(spec, cx)?),
         NotifierSpec::Undeliverable { kind, why } => {
             Box::new(undeliverable::Undeliverable::new(kind, why))
@@ -209,7 +209,7 @@ pub fn identity_key(spec: &NotifierSpec) -> u64 {
         NotifierSpec::PagerDuty { routing_key, url } => {
             format!("pagerduty\0{routing_key}\0{}", url.as_deref().unwrap_or(""))
         }
-        NotifierSpec::Alertmanager { url } => format!("alertmanager\0{url}"),
+        NotifierSpec::Alertmanager { urls } => format!("alertmanager\0{}", urls.join("\0")),
         NotifierSpec::Email { smtp, from, to, .. } => {
             format!("email\0{smtp}\0{from}\0{}", to.join(","))
         }
