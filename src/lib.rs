@@ -42,4 +42,5 @@ pub mod lifecycle;
 pub mod limits;
 pub mod probe;
 pub mod schedule;
+pub mod snapshot;
 pub mod store;

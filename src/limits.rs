@@ -250,3 +250,12 @@ pub const API_PUBLISH_MS: u64 = 1_000;
 pub const METRICS_PER_MONITOR_DEFAULT_MAX: usize = 10_000;
 /// The engine counts as stalled (`/healthz` 503) when it has not ticked for this long, in ms.
 pub const HEALTHZ_STALL_MS: u64 = 5_000;
+
+// The state snapshot (src/snapshot/).
+/// How often the engine writes the state snapshot, in ms (and once at a clean stop).
+pub const SNAPSHOT_PERIOD_MS: u64 = 5_000;
+/// Records the engine copies into the snapshot buffer per tick (72 bytes each: about 2 ms of
+/// a tick for 65,536), so writing a million monitors never pauses the tick loop.
+pub const SNAPSHOT_RECORDS_PER_TICK: usize = 65_536;
+/// Most records a snapshot file may claim (a bigger count is a corrupt header).
+pub const SNAPSHOT_RECORDS_MAX: u64 = 100_000_000;

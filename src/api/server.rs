@@ -571,6 +571,7 @@ fn queue_error(c: &mut Conn, status: u16, why: &str) {
 /// Writes what is queued; false when the connection is finished (written and closing, or
 /// broken).
 fn flush(c: &mut Conn) -> bool {
+    let answered = !c.out.is_empty();
     while c.out_pos < c.out.len() {
         match c.stream.write(&c.out[c.out_pos..]) {
             Ok(0) => return false,
@@ -585,8 +586,10 @@ fn flush(c: &mut Conn) -> bool {
     if c.close && c.stream_pos.is_none() {
         return false;
     }
-    if c.stream_pos.is_none() && c.inbuf.is_empty() {
-        // Idle keep-alive: closed if nothing comes for a while.
+    if answered && c.stream_pos.is_none() && c.inbuf.is_empty() {
+        // Idle keep-alive after an answer: closed if nothing comes for a while. (Before the
+        // first answer the request deadline from `accept` holds, so a client that connects
+        // and trickles gets no more than API_REQUEST_TIME_MS_MAX.)
         c.deadline = Instant::now() + Duration::from_millis(API_IDLE_MS_MAX);
     }
     !c.read_done || c.stream_pos.is_some()

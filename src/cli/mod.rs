@@ -221,6 +221,23 @@ pub fn lock_state_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, St
 }
 
 /// Resident set size of this process, bytes (Linux), or 0.
+/// The state snapshot in `dir`, if there is a usable one; a refused one is reported (and
+/// left in place for inspection until the next snapshot replaces it).
+fn load_snapshot(dir: &Path) -> Option<crate::snapshot::Snapshot> {
+    use crate::snapshot::{FILE_NAME, Refused, Snapshot};
+    match Snapshot::load(dir) {
+        Ok(s) => Some(s),
+        Err(Refused::Missing) => None,
+        Err(e) => {
+            crate::say!(
+                "cpra: state snapshot {} ignored: {e}; every monitor starts fresh",
+                dir.join(FILE_NAME).display()
+            );
+            None
+        }
+    }
+}
+
 pub fn resident_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
         return 0;
@@ -441,11 +458,15 @@ pub fn run(args: &RunArgs) -> i32 {
             return 1;
         }
     };
+    let snapshot = load_snapshot(&state_dir);
     let mut cfg = EngineConfig {
         pin: !args.no_pin,
         tick: args.tick,
         ca_file: args.ca_file.clone(),
-        state_dir: Some(state_dir),
+        state_dir: Some(state_dir.clone()),
+        clock_base_ms: snapshot.as_ref().map_or(0, |s| {
+            crate::engine::snap::clock_base_for(s, crate::api::routes::now_wall_ms())
+        }),
         ..EngineConfig::default()
     };
     if let Some(n) = args
@@ -485,6 +506,23 @@ pub fn run(args: &RunArgs) -> i32 {
             return 1;
         }
     };
+    if let Some(s) = &snapshot {
+        let r = engine.restore(s);
+        crate::say!(
+            "cpra: state restored from the snapshot of {}: {} monitors ({} with an open incident); {} new and {} with a changed pulse start fresh; {} gone",
+            crate::effects::render::rfc3339(s.header.written_wall_ms),
+            r.matched,
+            r.open_incidents,
+            r.new,
+            r.changed,
+            r.dropped
+        );
+    }
+    drop(snapshot);
+    if let Err(e) = engine.enable_snapshots(state_dir.clone()) {
+        crate::say!("cpra: cannot start: the snapshot writer: {e}");
+        return 1;
+    }
     let mut api = match start_api(
         &mut engine,
         args.listen.as_deref(),

@@ -13,6 +13,7 @@
 //! only `Request`s and the read-only catalog. Scheduling is fixed-rate from the due time:
 //! dispatching or skipping a monitor moves its due time by whole intervals, never to "now".
 
+pub mod snap;
 pub mod stats;
 
 use std::io;
@@ -55,6 +56,9 @@ pub struct EngineConfig {
     pub state_dir: Option<std::path::PathBuf>,
     /// This cpra's name (`--name`): in every code.
     pub instance: String,
+    /// Where the engine clock starts, in ms (0 unless a restored incident began before this
+    /// process: its start must be a time on the clock). See [`crate::snapshot`].
+    pub clock_base_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +74,7 @@ impl Default for EngineConfig {
             ca_file: None,
             state_dir: None,
             instance: crate::effects::instance_name(),
+            clock_base_ms: 0,
         }
     }
 }
@@ -163,6 +168,15 @@ pub struct Engine {
     breaker_notifiers: Vec<u32>,
     /// The API's view and what this tick adds to it (see [`Engine::attach_view`]).
     api: Option<ApiSide>,
+    clock_base_ms: u64,
+    /// Wall clock ms when this engine started.
+    started_wall_ms: u64,
+    /// Snapshot writing (see [`Engine::enable_snapshots`]).
+    snap: Option<snap::SnapSide>,
+    /// Cells restored from a snapshot, for the view once it is attached.
+    restored_cells: Vec<(u32, view::Cell)>,
+    /// Paused by the API: no checks, maintenance (gray) until resumed.
+    paused: rustc_hash::FxHashSet<u32>,
 }
 
 /// The engine's side of the API view: the command channel, which monitors keep a result
@@ -175,8 +189,6 @@ struct ApiSide {
     events: Vec<EventRecord>,
     results: Vec<(u32, HistoryEntry)>,
     next_publish_ms: u64,
-    /// Paused by the API: no checks, maintenance (gray) until resumed.
-    paused: rustc_hash::FxHashSet<u32>,
     /// Maintenance windows asked for by the API: `(start wall ms, end wall ms, monitor)`.
     windows: Vec<(u64, u64, u32)>,
     /// Answers to send once this tick's transitions are in the view.
@@ -207,14 +219,16 @@ impl Engine {
     ) -> io::Result<Engine> {
         let n = catalog.len();
         let tick_ms = cfg.tick.as_millis().clamp(1, 1000) as u64;
-        let sched = Schedule::new(
+        let base = cfg.clock_base_ms;
+        let sched = Schedule::starting_at(
             n,
             tick_ms as u32,
+            base,
             |i| {
-                first_due_ms(
+                (base as u32).wrapping_add(first_due_ms(
                     catalog.strings.get(catalog.names[i]),
                     catalog.interval_ms[i],
-                )
+                ))
             },
             |i| catalog.enabled[i],
         );
@@ -248,10 +262,12 @@ impl Engine {
             Vec::new()
         };
         let epoch = Instant::now();
-        let wall_at_epoch_ms = SystemTime::now()
+        let wall_now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        // Engine time `t` is wall time `wall_at_epoch_ms + t`; the clock starts at `base`.
+        let wall_at_epoch_ms = wall_now_ms.saturating_sub(base);
         let effects = Effects::start(
             &catalog.notifiers,
             crate::effects::notify::NotifyOptions {
@@ -309,7 +325,7 @@ impl Engine {
         let maint_next = catalog
             .maintenance
             .iter()
-            .position(|(_, w)| w.start_unix_ms + w.duration.as_millis() as u64 > wall_at_epoch_ms)
+            .position(|(_, w)| w.start_unix_ms + w.duration.as_millis() as u64 > wall_now_ms)
             .unwrap_or(catalog.maintenance.len());
         Ok(Engine {
             sched,
@@ -330,6 +346,11 @@ impl Engine {
             tick_ms,
             stats: Stats::default(),
             window_start: epoch,
+            clock_base_ms: base,
+            started_wall_ms: wall_now_ms,
+            snap: None,
+            restored_cells: Vec::new(),
+            paused: Default::default(),
             window_checks: 0,
             window_lateness: Histogram::default(),
             maint_next,
@@ -369,7 +390,7 @@ impl Engine {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.epoch.elapsed().as_millis() as u64 + self.clock_base_ms
     }
 
     /// Publishes this engine's state to a new [`View`] for the API server, from the next tick
@@ -379,9 +400,12 @@ impl Engine {
         let (view, commands) = View::new(
             self.catalog.clone(),
             self.instance.clone(),
-            self.wall_at_epoch_ms,
+            self.started_wall_ms,
             config_load_s,
         );
+        for (m, c) in self.restored_cells.drain(..) {
+            view.update(m, |cell| *cell = c);
+        }
         let n = self.catalog.len();
         let all = n <= crate::limits::HISTORY_MONITORS_MAX;
         self.api = Some(ApiSide {
@@ -392,7 +416,6 @@ impl Engine {
             events: Vec::new(),
             results: Vec::new(),
             next_publish_ms: 0,
-            paused: Default::default(),
             windows: Vec::new(),
             replies: Vec::new(),
         });
@@ -431,6 +454,7 @@ impl Engine {
     /// A transition into the view. A monitor that leaves `up` starts keeping its results.
     fn view_event(&mut self, e: &Event) {
         let wall_ms = self.wall_at_epoch_ms + e.at_ms;
+        let paused = self.paused.contains(&e.monitor);
         let Some(api) = self.api.as_mut() else {
             return;
         };
@@ -449,7 +473,6 @@ impl Engine {
         if m >= api.tracked.len() {
             return; // The breaker's announcements belong to no monitor.
         }
-        let paused = api.paused.contains(&e.monitor);
         api.view.update(e.monitor, |c| {
             c.state = e.to;
             c.paused = paused;
@@ -504,7 +527,7 @@ impl Engine {
     }
 
     fn published(&mut self, now_ms: u64) -> Published {
-        let paused = self.api.as_ref().map_or(0, |a| a.paused.len() as u64);
+        let paused = self.paused.len() as u64;
         Published {
             wall_ms: self.wall_at_epoch_ms + now_ms,
             stats: self.stats.clone(),
@@ -596,11 +619,12 @@ impl Engine {
         if !self.catalog.enabled[i] {
             return Err("the monitor is disabled in the configuration: it is not checked".into());
         }
-        let api = self.api.as_mut().ok_or("no view")?;
-        if !api.paused.insert(m) {
+        if !self.paused.insert(m) {
             return Ok("already paused".into());
         }
-        api.view.update(m, |c| c.paused = true);
+        if let Some(api) = self.api.as_ref() {
+            api.view.update(m, |c| c.paused = true);
+        }
         self.set_active(m, false);
         if self.in_flight[i] != 0 {
             // Its result, should it come, belongs to no check any more.
@@ -613,13 +637,16 @@ impl Engine {
 
     fn resume(&mut self, m: u32, now_ms: u64) -> Reply {
         let i = m as usize;
-        let api = self.api.as_mut().ok_or("no view")?;
-        if !api.paused.remove(&m) {
+        if !self.paused.remove(&m) {
             return Ok("not paused".into());
         }
-        api.view.update(m, |c| c.paused = false);
+        if let Some(api) = self.api.as_ref() {
+            api.view.update(m, |c| c.paused = false);
+        }
         self.maint_leave(m);
-        self.set_active(m, true);
+        if self.catalog.enabled[i] {
+            self.set_active(m, true);
+        }
         self.sched.next_due_ms[i] = now_ms as u32;
         self.sched.wake((i / crate::limits::CHUNK_MONITORS) as u32);
         Ok("resumed: checking again".into())
@@ -719,6 +746,7 @@ impl Engine {
             self.dispatch(now_ms);
         }
         self.serve_view(now_ms);
+        self.snapshot_step(now_ms);
     }
 
     fn collect_completions(&mut self, now_ms: u64) {
@@ -1224,6 +1252,7 @@ impl Engine {
             w.join();
         }
         self.step(); // What the workers pushed before exiting.
+        self.final_snapshot();
         // Requests still queued in a ring when its worker stopped never ran.
         let cancelled = self.in_flight.iter().filter(|f| **f != 0).count() as u64;
         self.effects.stop_interventions();

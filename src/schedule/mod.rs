@@ -77,6 +77,19 @@ impl Schedule {
         first_due_ms: impl Fn(usize) -> u32,
         enabled: impl Fn(usize) -> bool,
     ) -> Schedule {
+        Schedule::starting_at(n, tick_ms, 0, first_due_ms, enabled)
+    }
+
+    /// [`Schedule::new`] for a clock that starts at `start_ms` instead of 0 (the engine's,
+    /// when a restored incident began before this process); `first_due_ms` gives absolute
+    /// (wrapping) times.
+    pub fn starting_at(
+        n: usize,
+        tick_ms: u32,
+        start_ms: u64,
+        first_due_ms: impl Fn(usize) -> u32,
+        enabled: impl Fn(usize) -> bool,
+    ) -> Schedule {
         assert!(tick_ms > 0);
         let chunks = n.div_ceil(CHUNK_MONITORS);
         let mut next_due_ms = vec![PARK_MS; chunks * CHUNK_MONITORS];
@@ -93,11 +106,11 @@ impl Schedule {
             active,
             chunk_tick: vec![u64::MAX; chunks],
             slots: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
-            cur_tick: 0,
+            cur_tick: start_ms / u64::from(tick_ms),
             scratch: Vec::new(),
         };
         for c in 0..chunks {
-            s.refile(c as u32, 0);
+            s.refile(c as u32, start_ms);
         }
         s
     }

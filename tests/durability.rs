@@ -1,0 +1,168 @@
+//! Nothing forgotten across a crash: `kill -9` of `cpra run` and a restart keep a down monitor
+//! down (no second yellow or red), keep its incident id, and close it with a green when the
+//! target recovers. A changed pulse starts fresh; a corrupt snapshot is reported and ignored.
+
+mod common;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/services.rs"]
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use harness::{Cpra, Port, wait_until};
+use serde_json::Value;
+
+fn codes(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn colours_of(log: &Path, monitor: &str) -> Vec<String> {
+    codes(log)
+        .iter()
+        .filter(|c| c["monitor"] == monitor)
+        .map(|c| c["color"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `flaky` on `flaky_port`, `steady` on `up_port`, every 300 ms, all colours to `codes.log`.
+fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {
+    let log = dir.join("codes.log");
+    let codes: String = ["red", "yellow", "green", "cyan", "gray"]
+        .iter()
+        .map(|c| format!("      {c}: {{notify: log, config: {{file: {}}}}}\n", log.display()))
+        .collect();
+    let yaml = format!(
+        "monitors:\n  - name: flaky\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {flaky_port}}}}}\n    codes:\n{codes}  - name: steady\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, config: {{host: 127.0.0.1, port: {up_port}}}}}\n    codes:\n{codes}"
+    );
+    let cfg = dir.join("monitors.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    cfg
+}
+
+/// Waits until the snapshot file was written after `after`.
+fn snapshot_after(state: &Path, after: SystemTime) -> bool {
+    wait_until(Duration::from_secs(12), || {
+        std::fs::metadata(state.join("snapshot.bin"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > after)
+    })
+}
+
+#[test]
+fn kill_9_keeps_a_down_monitor_down_with_its_incident() {
+    let dir = services::fresh_dir("durable").unwrap();
+    let state = dir.join("state");
+    let log = dir.join("codes.log");
+    let flaky = Port::closed();
+    let up = Port::closed();
+    up.open();
+    let cfg = config(&dir, flaky.port, up.port);
+
+    let first = Cpra::start(&cfg, &state, &["--listen", "none"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || colours_of(&log, "flaky") == ["yellow", "red"]),
+        "{:?}\n{}",
+        codes(&log),
+        first.stderr()
+    );
+    let red_at = SystemTime::now();
+    assert!(snapshot_after(&state, red_at), "no snapshot written: {}", first.stderr());
+    first.kill9();
+    let red_incident = codes(&log)
+        .iter()
+        .find(|c| c["monitor"] == "flaky" && c["color"] == "red")
+        .map(|c| c["incident"].clone())
+        .unwrap();
+
+    // Restarted: still down, nothing sent again, for several intervals.
+    let second = Cpra::start(&cfg, &state, &["--listen", "none"]);
+    assert!(wait_until(Duration::from_secs(5), || second
+        .stderr()
+        .contains("2 monitors (1 with an open incident)")));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(colours_of(&log, "flaky"), ["yellow", "red"], "{}", second.stderr());
+    assert!(colours_of(&log, "steady").is_empty());
+
+    // The target recovers: one green, the same incident.
+    flaky.open();
+    assert!(
+        wait_until(Duration::from_secs(10), || colours_of(&log, "flaky")
+            == ["yellow", "red", "green"]),
+        "{:?}",
+        codes(&log)
+    );
+    let green = codes(&log)
+        .into_iter()
+        .find(|c| c["monitor"] == "flaky" && c["color"] == "green")
+        .unwrap();
+    assert_eq!(green["incident"], red_incident);
+    drop(second);
+}
+
+#[test]
+fn a_changed_pulse_starts_fresh_and_a_clean_stop_writes_the_snapshot() {
+    let dir = services::fresh_dir("durable-changed").unwrap();
+    let state = dir.join("state");
+    let log = dir.join("codes.log");
+    let flaky = Port::closed();
+    let other = Port::closed();
+    let up = Port::closed();
+    up.open();
+    let cfg = config(&dir, flaky.port, up.port);
+    let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "3s"]);
+    let stderr = run.wait(Duration::from_secs(15));
+    assert_eq!(colours_of(&log, "flaky"), ["yellow", "red"], "{stderr}");
+    assert!(state.join("snapshot.bin").exists(), "a clean stop writes it");
+
+    // Same name, another target: a new monitor as far as state goes.
+    let cfg = config(&dir, other.port, up.port);
+    let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "3s"]);
+    let stderr = run.wait(Duration::from_secs(15));
+    assert!(stderr.contains("1 monitors (0 with an open incident); 0 new and 1 with a changed pulse"), "{stderr}");
+    assert_eq!(colours_of(&log, "flaky"), ["yellow", "red", "yellow", "red"]);
+}
+
+#[test]
+fn a_corrupt_snapshot_is_reported_and_ignored() {
+    let dir = services::fresh_dir("durable-corrupt").unwrap();
+    let state = dir.join("state");
+    let log = dir.join("codes.log");
+    let flaky = Port::closed();
+    let up = Port::closed();
+    up.open();
+    let cfg = config(&dir, flaky.port, up.port);
+    let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "2s"]);
+    run.wait(Duration::from_secs(15));
+    let good = std::fs::read(state.join("snapshot.bin")).unwrap();
+    for (what, bytes, says) in [
+        ("truncated", good[..good.len() - 10].to_vec(), "truncated"),
+        ("flipped", {
+            let mut b = good.clone();
+            let last = b.len() - 1;
+            b[last] ^= 0xff;
+            b
+        }, "checksum"),
+        ("other version", {
+            let mut b = good.clone();
+            b[8] = 9;
+            b
+        }, "format version 9"),
+        ("garbage", b"hello, world".to_vec(), "not a cpra snapshot"),
+    ] {
+        std::fs::write(state.join("snapshot.bin"), &bytes).unwrap();
+        let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "1s"]);
+        let stderr = run.wait(Duration::from_secs(15));
+        assert!(
+            stderr.contains("ignored") && stderr.contains(says),
+            "{what}: {stderr}"
+        );
+        // Fresh: the down monitor opens a new incident (yellow, red) again.
+        assert!(codes(&log).len() >= 2, "{what}");
+    }
+}
