@@ -17,8 +17,7 @@
 #[macro_export]
 macro_rules! say {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+        $crate::log::say(format_args!($($t)*));
     }};
 }
 
@@ -40,6 +39,7 @@ pub mod engine;
 pub mod fleet;
 pub mod lifecycle;
 pub mod limits;
+pub mod log;
 pub mod probe;
 pub mod schedule;
 pub mod snapshot;

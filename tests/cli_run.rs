@@ -438,3 +438,95 @@ fn check_prints_monitors_and_rate_per_shard() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("0-based"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--log-format json`: every line cpra writes about itself is one JSON object.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = temp_dir("jsonlog");
+    let cfg = dir.join("m.yaml");
+    std::fs::write(
+        &cfg,
+        "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 200ms, timeout: 100ms, config: {host: 127.0.0.1, port: 9}}\n    Unknown: 1\n",
+    )
+    .unwrap();
+    let out = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args([
+            "--for",
+            "1s",
+            "--status-every",
+            "300ms",
+            "--no-pin",
+            "--workers",
+            "1",
+        ])
+        .args(["--listen", "none", "--log-format", "json", "--state-dir"])
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut levels = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
+        levels.insert(v["level"].as_str().unwrap().to_string());
+        assert!(v["message"].is_string());
+    }
+    assert!(text.contains("checks/s="), "status lines too: {text}");
+    assert!(
+        levels.contains("warn") && levels.contains("info"),
+        "{levels:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Under systemd (`Type=notify`): READY=1 once running, STOPPING=1 when stopping.
+#[test]
+fn systemd_hears_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = temp_dir("notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let cfg = dir.join("m.yaml");
+    std::fs::write(
+        &cfg,
+        "monitors:\n  - name: a\n    pulse_check: {type: tcp, interval: 1s, timeout: 100ms, config: {host: 127.0.0.1, port: 9}}\n",
+    )
+    .unwrap();
+    let child = cpra()
+        .arg("run")
+        .arg(&cfg)
+        .args([
+            "--for",
+            "1s",
+            "--no-pin",
+            "--workers",
+            "1",
+            "--listen",
+            "none",
+            "--state-dir",
+        ])
+        .arg(dir.join("state"))
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 within 10 s");
+    assert_eq!(&buf[..n], b"READY=1");
+    let n = sock.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

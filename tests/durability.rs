@@ -35,7 +35,12 @@ fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {
     let log = dir.join("codes.log");
     let codes: String = ["red", "yellow", "green", "cyan", "gray"]
         .iter()
-        .map(|c| format!("      {c}: {{notify: log, config: {{file: {}}}}}\n", log.display()))
+        .map(|c| {
+            format!(
+                "      {c}: {{notify: log, config: {{file: {}}}}}\n",
+                log.display()
+            )
+        })
         .collect();
     let yaml = format!(
         "monitors:\n  - name: flaky\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {flaky_port}}}}}\n    codes:\n{codes}  - name: steady\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, config: {{host: 127.0.0.1, port: {up_port}}}}}\n    codes:\n{codes}"
@@ -66,13 +71,18 @@ fn kill_9_keeps_a_down_monitor_down_with_its_incident() {
 
     let first = Cpra::start(&cfg, &state, &["--listen", "none"]);
     assert!(
-        wait_until(Duration::from_secs(10), || colours_of(&log, "flaky") == ["yellow", "red"]),
+        wait_until(Duration::from_secs(10), || colours_of(&log, "flaky")
+            == ["yellow", "red"]),
         "{:?}\n{}",
         codes(&log),
         first.stderr()
     );
     let red_at = SystemTime::now();
-    assert!(snapshot_after(&state, red_at), "no snapshot written: {}", first.stderr());
+    assert!(
+        snapshot_after(&state, red_at),
+        "no snapshot written: {}",
+        first.stderr()
+    );
     first.kill9();
     let red_incident = codes(&log)
         .iter()
@@ -86,7 +96,12 @@ fn kill_9_keeps_a_down_monitor_down_with_its_incident() {
         .stderr()
         .contains("2 monitors (1 with an open incident)")));
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(colours_of(&log, "flaky"), ["yellow", "red"], "{}", second.stderr());
+    assert_eq!(
+        colours_of(&log, "flaky"),
+        ["yellow", "red"],
+        "{}",
+        second.stderr()
+    );
     assert!(colours_of(&log, "steady").is_empty());
 
     // The target recovers: one green, the same incident.
@@ -118,14 +133,23 @@ fn a_changed_pulse_starts_fresh_and_a_clean_stop_writes_the_snapshot() {
     let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "3s"]);
     let stderr = run.wait(Duration::from_secs(15));
     assert_eq!(colours_of(&log, "flaky"), ["yellow", "red"], "{stderr}");
-    assert!(state.join("snapshot.bin").exists(), "a clean stop writes it");
+    assert!(
+        state.join("snapshot.bin").exists(),
+        "a clean stop writes it"
+    );
 
     // Same name, another target: a new monitor as far as state goes.
     let cfg = config(&dir, other.port, up.port);
     let run = Cpra::start(&cfg, &state, &["--listen", "none", "--for", "3s"]);
     let stderr = run.wait(Duration::from_secs(15));
-    assert!(stderr.contains("1 monitors (0 with an open incident); 0 new and 1 with a changed pulse"), "{stderr}");
-    assert_eq!(colours_of(&log, "flaky"), ["yellow", "red", "yellow", "red"]);
+    assert!(
+        stderr.contains("1 monitors (0 with an open incident); 0 new and 1 with a changed pulse"),
+        "{stderr}"
+    );
+    assert_eq!(
+        colours_of(&log, "flaky"),
+        ["yellow", "red", "yellow", "red"]
+    );
 }
 
 #[test]
@@ -142,17 +166,25 @@ fn a_corrupt_snapshot_is_reported_and_ignored() {
     let good = std::fs::read(state.join("snapshot.bin")).unwrap();
     for (what, bytes, says) in [
         ("truncated", good[..good.len() - 10].to_vec(), "truncated"),
-        ("flipped", {
-            let mut b = good.clone();
-            let last = b.len() - 1;
-            b[last] ^= 0xff;
-            b
-        }, "checksum"),
-        ("other version", {
-            let mut b = good.clone();
-            b[8] = 9;
-            b
-        }, "format version 9"),
+        (
+            "flipped",
+            {
+                let mut b = good.clone();
+                let last = b.len() - 1;
+                b[last] ^= 0xff;
+                b
+            },
+            "checksum",
+        ),
+        (
+            "other version",
+            {
+                let mut b = good.clone();
+                b[8] = 9;
+                b
+            },
+            "format version 9",
+        ),
         ("garbage", b"hello, world".to_vec(), "not a cpra snapshot"),
     ] {
         std::fs::write(state.join("snapshot.bin"), &bytes).unwrap();

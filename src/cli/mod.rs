@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Load FILE and run its monitors until --for passes or SIGINT/SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate FILE without running: counts per type, expected checks/s, every error.
     Check(CheckArgs),
     /// Start local targets and run the bundled example: every colour within a minute, offline.
@@ -98,6 +98,9 @@ pub struct RunArgs {
     /// Per-monitor Prometheus series even above 10,000 monitors.
     #[arg(long)]
     pub metrics_per_monitor: bool,
+    /// cpra's own log lines: `text` (default) or `json` (one JSON object a line).
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
     /// Run only shard I of N of the file's monitors (0-based), e.g. `--shard 1/3`.
     #[arg(long)]
     pub shard: Option<String>,
@@ -235,6 +238,27 @@ fn load_snapshot(dir: &Path) -> Option<crate::snapshot::Snapshot> {
             );
             None
         }
+    }
+}
+
+/// Tells systemd (`Type=notify`) how cpra is doing: `READY=1` once it checks, `STOPPING=1`
+/// when it stops. Nothing without `$NOTIFY_SOCKET`; a failure is said once, never fatal.
+pub fn notify_systemd(state: &str) {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &a));
+    if let Err(e) = sent {
+        crate::say!("cpra: cannot notify systemd at {path}: {e}");
     }
 }
 
@@ -397,6 +421,7 @@ fn print_shards(cat: &Catalog, plan: Shard) {
 }
 
 pub fn run(args: &RunArgs) -> i32 {
+    crate::log::set_json(args.log_format == "json");
     let t_load = Instant::now();
     let shard = match args
         .shard
@@ -537,6 +562,7 @@ pub fn run(args: &RunArgs) -> i32 {
             return 1;
         }
     };
+    notify_systemd("READY=1");
     let until = args.run_for.map(|d| Instant::now() + d);
     let status_every = if args.status_every.is_zero() {
         Duration::from_millis(STATUS_LINE_INTERVAL_MS)
@@ -546,12 +572,9 @@ pub fn run(args: &RunArgs) -> i32 {
     engine.run(
         || signals.load(Ordering::Relaxed) == 0 && until.is_none_or(|u| Instant::now() < u),
         status_every,
-        |line| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        },
+        |line| crate::log::status(&line),
     );
+    notify_systemd("STOPPING=1");
     crate::say!(
         "cpra: stopping: in-flight checks get {} s (a second signal abandons them), notifiers get their last attempt",
         STOP_GRACE_MS / 1000

@@ -206,7 +206,11 @@ impl Engine {
         Record {
             key,
             pulse,
-            incident_wall_ms: if open { wall(l.incident_start_ms[m]) } else { 0 },
+            incident_wall_ms: if open {
+                wall(l.incident_start_ms[m])
+            } else {
+                0
+            },
             last_intervention_wall_ms: if l.attempts[m] > 0 {
                 wall(l.last_intervention_ms[m])
             } else {
@@ -303,7 +307,8 @@ impl Engine {
             .maintenance
             .iter()
             .filter(|(_, w)| {
-                w.start_unix_ms <= wall_ms && wall_ms < w.start_unix_ms + w.duration.as_millis() as u64
+                w.start_unix_ms <= wall_ms
+                    && wall_ms < w.start_unix_ms + w.duration.as_millis() as u64
             })
             .map(|(m, _)| m.0)
             .collect()

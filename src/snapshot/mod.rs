@@ -78,7 +78,7 @@ pub struct Record {
 
 const _: () = assert!(std::mem::size_of::<Header>() == 64);
 const _: () = assert!(std::mem::size_of::<Record>() == 72);
-const _: () = assert!(std::mem::size_of::<Header>() % std::mem::align_of::<Record>() == 0);
+const _: () = assert!(std::mem::size_of::<Header>().is_multiple_of(std::mem::align_of::<Record>()));
 
 /// Why a snapshot was not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,10 @@ impl std::fmt::Display for Refused {
             ),
             Refused::TooMany(n) => write!(f, "{n} records, more than {SNAPSHOT_RECORDS_MAX}"),
             Refused::Checksum { stored, computed } => {
-                write!(f, "checksum mismatch (stored {stored:08x}, computed {computed:08x}): corrupt")
+                write!(
+                    f,
+                    "checksum mismatch (stored {stored:08x}, computed {computed:08x}): corrupt"
+                )
             }
         }
     }
@@ -134,8 +137,8 @@ impl Snapshot {
         };
         // SAFETY: the file is ours (under the locked state directory) and only replaced by
         // rename, never written in place, so the mapping does not change under us.
-        let map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|e| Refused::Unreadable(e.to_string()))?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Refused::Unreadable(e.to_string()))?;
         let header = check(&map)?;
         Ok(Snapshot { map, header })
     }
@@ -319,7 +322,10 @@ mod tests {
         assert_eq!(check(&bad), Err(Refused::NotASnapshot));
         let mut bad = good.clone();
         bad[8] = 2;
-        assert!(matches!(check(&bad), Err(Refused::OtherVersion { version: 2, .. })));
+        assert!(matches!(
+            check(&bad),
+            Err(Refused::OtherVersion { version: 2, .. })
+        ));
         let mut bad = good.clone();
         bad[12] = 80;
         assert!(matches!(check(&bad), Err(Refused::OtherVersion { .. })));
