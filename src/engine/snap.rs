@@ -358,6 +358,7 @@ impl Engine {
         }
         if state == State::Down && r.incident & RED_SENT != 0 {
             self.remind_restored(m as u32);
+            self.refire_restored(m as u32);
         }
         self.restored_cells.push((
             m as u32,
@@ -375,6 +376,39 @@ impl Engine {
             },
         ));
         state.is_failing() || state == State::Verifying
+    }
+
+    /// An Alertmanager that holds a restored open red keeps it firing: the notifier re-posts
+    /// only what this run sent, so it hears the red again (Alertmanager deduplicates it; no
+    /// other notifier is told twice).
+    fn refire_restored(&mut self, m: u32) {
+        let codes = self.catalog.codes_of[m as usize];
+        if codes == crate::store::NONE {
+            return;
+        }
+        let route = self.catalog.code_routes[codes as usize][Colour::Red as usize];
+        let is_am = self
+            .catalog
+            .notifiers
+            .get(route.notifier as usize)
+            .is_some_and(|n| n.type_name() == "alertmanager");
+        if !is_am || !route.dispatch {
+            return;
+        }
+        let i = m as usize;
+        let e = crate::lifecycle::Event {
+            monitor: m,
+            from: State::Down,
+            to: State::Down,
+            colour: Some(Colour::Red),
+            cause: crate::lifecycle::Cause::Reminder,
+            reason: Reason::from_u8(self.life.last_reason[i]),
+            status: self.life.last_status[i],
+            failures: self.life.failures[i],
+            at_ms: self.now_ms(),
+            incident_ms: self.life.incident_start_ms[i],
+        };
+        self.push_code(route.notifier, &e, Colour::Red, true);
     }
 
     /// A restored open red keeps its reminders.
