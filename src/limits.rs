@@ -222,6 +222,9 @@ pub const API_REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 pub const API_REQUEST_TIME_MS_MAX: u64 = 10_000;
 /// An idle keep-alive connection is closed after this many ms.
 pub const API_IDLE_MS_MAX: u64 = 30_000;
+/// Bytes of answers a connection may have waiting for its client to read them; pipelined
+/// requests beyond it wait (unparsed) until the client reads.
+pub const API_RESPONSE_BACKLOG_BYTES_MAX: usize = 1 << 20;
 /// Bytes an event stream may have waiting for a slow reader before it is dropped.
 pub const API_STREAM_BACKLOG_BYTES_MAX: usize = 1 << 20;
 /// Open event streams at once (part of `API_CONNECTIONS_MAX`).
@@ -236,6 +239,8 @@ pub const API_PAGE_MONITORS_MAX: usize = 1_000;
 pub const API_PAGE_MONITORS_DEFAULT: usize = 50;
 /// How long a write (pause, resume, maintenance) waits for the engine to apply it, in ms.
 pub const API_COMMAND_WAIT_MS: u64 = 2_000;
+/// Maintenance windows asked for through the API and not yet started.
+pub const API_WINDOWS_PENDING_MAX: usize = 10_000;
 /// Recent transitions kept for `GET /api/v1/events` and the streams.
 pub const EVENTS_KEPT: usize = 10_000;
 /// Results kept per monitor for `GET /api/v1/monitors/{name}`.

@@ -559,3 +559,69 @@ fn the_dashboard_renders_in_a_real_browser() {
     let png = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(png > 10_000, "no screenshot taken ({png} bytes)");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_client_that_pipelines_without_reading_holds_a_bounded_backlog() {
+    let s = start("api-pipeline", &[]);
+    wait_down(&s);
+    let before = rss_kib(s.cpra.pid());
+    // 20,000 requests for the biggest page, never reading an answer (about 1 GB of answers
+    // if they were all rendered).
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    let one = b"GET /api/v1/monitors?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        if c.write_all(one).is_err() {
+            break; // The server stopped reading: the kernel buffers are full.
+        }
+        sent += 1;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(s.cpra.pid());
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} KiB to {after} KiB after {sent} pipelined requests"
+    );
+    // Others are served meanwhile.
+    assert_eq!(get(&s.addr, "/api/v1/summary").0, 200);
+    // The pipelining client gets its answers in order when it reads.
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let n = c.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn head_answers_the_head_only_and_keeps_the_connection_usable() {
+    let s = start("api-head", &[]);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"HEAD /api/v1/summary HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    let (head, rest) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{out}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(len > 100, "the GET's length: {head}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200"),
+        "no body after a HEAD: {rest:?}"
+    );
+    assert!(rest.ends_with("ok\n"), "{rest:?}");
+}

@@ -247,3 +247,60 @@ fn kill_9_keeps_an_alertmanager_alert_firing() {
     );
     assert_eq!(ends().len(), 1);
 }
+
+/// An intervention that was running when cpra died counts as failed at the restart: the red
+/// that its failure would have sent comes once, after the restart.
+#[test]
+fn kill_9_during_an_intervention_counts_it_as_failed() {
+    let dir = services::fresh_dir("durable-intervening").unwrap();
+    let state = dir.join("state");
+    let log = dir.join("codes.log");
+    let down = Port::closed();
+    let code_lines: String = ["red", "yellow", "green", "cyan", "gray"]
+        .iter()
+        .map(|c| {
+            format!(
+                "      {c}: {{notify: log, config: {{file: {}}}}}\n",
+                log.display()
+            )
+        })
+        .collect();
+    let yaml = format!(
+        "monitors:\n  - name: svc\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {}}}}}\n    intervention:\n      action: exec\n      max_attempts: 1\n      target: {{command: [sleep, \"60\"], timeout: 90s}}\n    codes:\n{code_lines}",
+        down.port
+    );
+    let cfg = dir.join("monitors.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let first = Cpra::start(&cfg, &state, &["--listen", "none"]);
+    // Yellow, then the intervention starts (no code): wait for a snapshot taken after that.
+    assert!(wait_until(Duration::from_secs(10), || colours_of(
+        &log, "svc"
+    ) == ["yellow"]));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        snapshot_after(&state, SystemTime::now()),
+        "{}",
+        first.stderr()
+    );
+    assert_eq!(
+        colours_of(&log, "svc"),
+        ["yellow"],
+        "the intervention is still running"
+    );
+    first.kill9();
+
+    let second = Cpra::start(&cfg, &state, &["--listen", "none"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || colours_of(&log, "svc")
+            == ["yellow", "red"]),
+        "{:?}\n{}",
+        codes(&log),
+        second.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        colours_of(&log, "svc"),
+        ["yellow", "red"],
+        "one red, no second yellow"
+    );
+}

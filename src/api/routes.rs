@@ -208,14 +208,22 @@ impl Api {
             Some(Err(_)) => return Response::error(400, "since must be an event seq number"),
         };
         let s = self.view.shared();
-        let list: Vec<Value> = s
-            .events
-            .iter()
-            .rev()
-            .take_while(|e| since.is_none_or(|n| e.seq >= n))
-            .take(limit)
-            .map(|e| self.event_json(e))
-            .collect();
+        let list: Vec<Value> = match since {
+            // Polling: everything from `since` on, oldest first, so nothing is skipped; the
+            // next poll asks from the last seq returned + 1.
+            Some(from) => s
+                .events_since(from, limit)
+                .iter()
+                .map(|e| self.event_json(e))
+                .collect(),
+            None => s
+                .events
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|e| self.event_json(e))
+                .collect(),
+        };
         let last = s.next_seq.checked_sub(1);
         drop(s);
         Response::json(200, json!({ "events": list, "last_seq": last }).to_string())
@@ -391,7 +399,7 @@ impl Handler for Api {
             (_, ["api", "v1", "monitors"]) if get => self.list(req),
             (_, ["api", "v1", "monitors", name]) if get => self.detail(&decode(name)),
             (_, ["api", "v1", "events"]) if get => self.events(req),
-            (_, ["api", "v1", "events", "stream"]) if get => Response::Stream {
+            ("GET", ["api", "v1", "events", "stream"]) => Response::Stream {
                 first: format!(
                     "retry: 2000\nevent: summary\ndata: {}\n\n",
                     self.summary_json()

@@ -25,8 +25,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::limits::{
     API_CONNECTIONS_MAX, API_IDLE_MS_MAX, API_REQUEST_BODY_BYTES_MAX, API_REQUEST_HEAD_BYTES_MAX,
-    API_REQUEST_HEADERS_MAX, API_REQUEST_TIME_MS_MAX, API_STREAM_BACKLOG_BYTES_MAX,
-    API_STREAM_PUSH_MS, API_STREAMS_MAX,
+    API_REQUEST_HEADERS_MAX, API_REQUEST_TIME_MS_MAX, API_RESPONSE_BACKLOG_BYTES_MAX,
+    API_STREAM_BACKLOG_BYTES_MAX, API_STREAM_PUSH_MS, API_STREAMS_MAX,
 };
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -156,6 +156,8 @@ struct Conn {
     stream_pos: Option<u64>,
     /// Reading is over (closed by the peer or a final answer queued).
     read_done: bool,
+    /// The answer being queued is to a HEAD (its Content-Length is in its headers).
+    head_only: bool,
 }
 
 /// Outcome of looking at the bytes read so far.
@@ -391,6 +393,7 @@ impl<H: Handler> Loop<H> {
                     close: false,
                     stream_pos: None,
                     read_done: false,
+                    head_only: false,
                 },
             );
         }
@@ -400,7 +403,7 @@ impl<H: Handler> Loop<H> {
         let Some(mut c) = self.conns.remove(&t) else {
             return;
         };
-        let keep = self.read(&mut c) && self.answer(&mut c) && flush(&mut c);
+        let keep = self.serve(&mut c);
         if keep {
             self.conns.insert(t, c);
         } else {
@@ -408,10 +411,31 @@ impl<H: Handler> Loop<H> {
         }
     }
 
-    /// Reads what is there; false when the connection is finished.
-    fn read(&mut self, c: &mut Conn) -> bool {
+    /// Reads, answers and writes until the socket has nothing more to give (edge-triggered:
+    /// no new event comes for bytes left in the kernel) or the answers wait for the client to
+    /// read them. False when the connection is finished.
+    fn serve(&mut self, c: &mut Conn) -> bool {
+        loop {
+            let Some(drained) = self.read(c) else {
+                return false;
+            };
+            let before = c.inbuf.len();
+            if !self.answer(c) || !flush(c) {
+                return false;
+            }
+            let waiting = c.out.len() > c.out_pos;
+            if drained || waiting || c.inbuf.len() == before {
+                return true;
+            }
+        }
+    }
+
+    /// Reads what is there: `Some(true)` when the socket is drained (it would block, or the
+    /// peer closed), `Some(false)` when reading stopped at the buffer cap, `None` when the
+    /// connection is finished.
+    fn read(&mut self, c: &mut Conn) -> Option<bool> {
         if c.read_done {
-            return true;
+            return Some(true);
         }
         let mut chunk = [0u8; 8192];
         loop {
@@ -419,8 +443,9 @@ impl<H: Handler> Loop<H> {
                 Ok(0) => {
                     c.read_done = true;
                     // A half-closed client still gets what is queued; a stream is over.
-                    return c.stream_pos.is_none()
-                        && (c.out_pos < c.out.len() || !c.inbuf.is_empty());
+                    let keep =
+                        c.stream_pos.is_none() && (c.out_pos < c.out.len() || !c.inbuf.is_empty());
+                    return keep.then_some(true);
                 }
                 Ok(n) => {
                     if c.stream_pos.is_some() {
@@ -428,19 +453,25 @@ impl<H: Handler> Loop<H> {
                     }
                     c.inbuf.extend_from_slice(&chunk[..n]);
                     if c.inbuf.len() > API_REQUEST_HEAD_BYTES_MAX + API_REQUEST_BODY_BYTES_MAX {
-                        return true; // `answer` refuses it.
+                        return Some(false); // `answer` consumes or refuses it.
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(true),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
     }
 
     /// Answers every complete request read so far (pipelined ones in order).
     fn answer(&mut self, c: &mut Conn) -> bool {
-        while c.stream_pos.is_none() && !c.close && !c.inbuf.is_empty() {
+        // Pipelined requests are answered only while the client reads the answers: a client
+        // that sends without reading holds at most this backlog (then its deadline ends it).
+        while c.stream_pos.is_none()
+            && !c.close
+            && !c.inbuf.is_empty()
+            && c.out.len() - c.out_pos <= API_RESPONSE_BACKLOG_BYTES_MAX
+        {
             match parse(&c.inbuf) {
                 Parsed::Incomplete => {
                     if c.read_done {
@@ -457,8 +488,16 @@ impl<H: Handler> Loop<H> {
                 }
                 Parsed::Done(req, used, close) => {
                     c.inbuf.drain(..used);
-                    let resp = self.handler.handle(&req);
+                    let mut resp = self.handler.handle(&req);
+                    let head_only = req.method == "HEAD";
+                    if head_only && let Response::Full { body, headers, .. } = &mut resp {
+                        // The head of the GET answer, its length included, and no body.
+                        headers.push_str(&format!("Content-Length: {}\r\n", body.len()));
+                        body.clear();
+                    }
+                    c.head_only = head_only;
                     self.queue(c, resp, close || c.read_done);
+                    c.head_only = false;
                     c.deadline = Instant::now() + Duration::from_millis(API_REQUEST_TIME_MS_MAX);
                 }
             }
@@ -474,9 +513,9 @@ impl<H: Handler> Loop<H> {
                 body,
                 headers,
             } => {
-                c.out.extend_from_slice(
-                    head(status, content_type, Some(body.len()), close, &headers).as_bytes(),
-                );
+                let len = (!c.head_only).then_some(body.len());
+                c.out
+                    .extend_from_slice(head(status, content_type, len, close, &headers).as_bytes());
                 c.out.extend_from_slice(&body);
                 c.close |= close;
             }

@@ -132,7 +132,9 @@ impl History {
             let old = self.slots[slot as usize].0;
             self.slot_of.remove(&old);
             let s = &mut self.slots[slot as usize];
-            *s = (m, std::mem::take(&mut s.1), 0, 0);
+            let mut ring = std::mem::take(&mut s.1);
+            ring.clear(); // The evicted monitor's results are not the new one's.
+            *s = (m, ring, 0, 0);
             (slot, Some(old))
         };
         self.slot_of.insert(m, slot);
@@ -502,7 +504,9 @@ mod tests {
         for m in 0..HISTORY_MONITORS_MAX as u32 {
             assert_eq!(h.track(m), None);
         }
+        h.push(0, HistoryEntry::default());
         assert_eq!(h.track(u32::MAX - 1), Some(0));
+        assert!(h.of(u32::MAX - 1).is_empty(), "a reused slot starts empty");
         assert!(!h.is_tracked(0) && h.is_tracked(u32::MAX - 1));
         assert_eq!(h.track(u32::MAX - 2), Some(1));
     }

@@ -49,8 +49,9 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
                 if !b.is_ascii_digit() {
                     break;
                 }
-                // Digits beyond nanosecond precision of an hour-sized unit cannot matter.
-                if frac_len < 30 {
+                // Digits beyond nanosecond precision of a day-sized unit cannot matter, and 20
+                // keep `frac * unit_ns` (at most 10^20 * 8.64 * 10^13) inside a u128.
+                if frac_len < 20 {
                     frac = frac * 10 + u128::from(b - b'0');
                     frac_scale *= 10;
                 }
@@ -135,6 +136,14 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    #[test]
+    fn long_fractions_of_big_units_never_overflow() {
+        let d = parse_go_duration("0.999999999999999999999999999999d").unwrap();
+        assert!(d < Duration::from_secs(86_400) && d > Duration::from_secs(86_399));
+        assert!(parse_go_duration("18446744073.999999999999999999999999s").is_ok());
+        assert!(parse_go_duration("99999999999999999999.9999999999999999999h").is_err());
     }
 
     #[test]

@@ -177,6 +177,10 @@ pub struct Engine {
     restored_cells: Vec<(u32, view::Cell)>,
     /// Paused by the API: no checks, maintenance (gray) until resumed.
     paused: rustc_hash::FxHashSet<u32>,
+    /// Inputs for the first tick (a restored intervention that died with the process).
+    pending_inputs: Vec<Input>,
+    /// Per monitor: colour of its last code + 1 (0: none), for the snapshot.
+    last_colour: Vec<u8>,
 }
 
 /// The engine's side of the API view: the command channel, which monitors keep a result
@@ -351,6 +355,8 @@ impl Engine {
             snap: None,
             restored_cells: Vec::new(),
             paused: Default::default(),
+            pending_inputs: Vec::new(),
+            last_colour: vec![0; n],
             window_checks: 0,
             window_lateness: Histogram::default(),
             maint_next,
@@ -581,6 +587,12 @@ impl Engine {
             } => {
                 let end = start_wall_ms.saturating_add(duration_ms);
                 let api = self.api.as_mut().ok_or("no view")?;
+                if api.windows.len() >= crate::limits::API_WINDOWS_PENDING_MAX {
+                    return Err(format!(
+                        "{} maintenance windows are already waiting to start; try again after some have",
+                        crate::limits::API_WINDOWS_PENDING_MAX
+                    ));
+                }
                 api.windows.push((start_wall_ms, end, monitor));
                 Ok(format!(
                     "maintenance from {} to {}",
@@ -733,6 +745,7 @@ impl Engine {
     /// real clock; benches drive a virtual clock through it. Time must not go backwards.
     pub fn step_at(&mut self, now_ms: u64) {
         self.inputs.clear();
+        self.inputs.append(&mut self.pending_inputs);
         self.collect_completions(now_ms);
         self.collect_outcomes();
         self.fire_lost_deadlines(now_ms);
@@ -895,6 +908,9 @@ impl Engine {
         for i in 0..self.events.len() {
             let e = self.events[i];
             if let Some(colour) = e.colour {
+                if let Some(c) = self.last_colour.get_mut(e.monitor as usize) {
+                    *c = colour as u8 + 1;
+                }
                 self.code_for(&e, colour, false);
             }
             self.view_event(&e);

@@ -73,7 +73,8 @@ pub fn clock_base_for(snap: &Snapshot, wall_now_ms: u64) -> u64 {
         .filter(|t| *t > 0)
         .min();
     match oldest {
-        Some(t) if t < wall_now_ms => wall_now_ms - t + 1000,
+        // A minute of room: the engine reads the wall clock again when it starts.
+        Some(t) if t < wall_now_ms => wall_now_ms - t + 60_000,
         _ => 0,
     }
 }
@@ -228,7 +229,7 @@ impl Engine {
             incident: l.incident[m],
             attempts: l.attempts[m],
             last_reason: l.last_reason[m],
-            colour: cell.colour.map_or(0, |c| c as u8 + 1),
+            colour: self.last_colour[m],
             paused: u8::from(self.paused.contains(&(m as u32))),
             _pad: [0; 2],
         }
@@ -285,7 +286,9 @@ impl Engine {
             };
             used += 1;
             let r = snap.records()[i as usize];
-            if r.pulse != pulse_identity(&self.catalog, m) {
+            if r.pulse != pulse_identity(&self.catalog, m) || !self.catalog.enabled[m] {
+                // A changed pulse is another check; a disabled monitor is not checked, so an
+                // incident restored there could never close.
                 out.changed += 1;
                 continue;
             }
@@ -322,15 +325,20 @@ impl Engine {
             .copied()
             .unwrap_or(State::Up);
         if state == State::Intervening {
-            // The intervention died with the process: it counts as not done, and the next one
-            // may start after its cooldown.
-            state = State::Down;
+            // The intervention died with the process: on the first tick it counts as failed
+            // (a red if none was sent, attempts and exhaustion as the policy says).
+            self.pending_inputs
+                .push(crate::lifecycle::Input::InterventionDone {
+                    monitor: m as u32,
+                    ok: false,
+                });
         }
-        let paused = r.paused != 0 && self.catalog.enabled[m];
+        let paused = r.paused != 0;
         if state == State::Maintenance && !paused && !in_window {
             // Its window ended while cpra was down: back to up, counters cleared, no code.
             state = State::Up;
         }
+        self.last_colour[m] = r.colour;
         let l = &mut self.life;
         l.state[m] = state as u8;
         if state != State::Up || r.incident != 0 {
@@ -356,9 +364,19 @@ impl Engine {
             self.set_active(m as u32, false);
             self.maint_depth.insert(m as u32, 1);
         }
-        if state == State::Down && r.incident & RED_SENT != 0 {
+        let open_red = r.incident & RED_SENT != 0
+            && matches!(state, State::Down | State::Intervening | State::Verifying);
+        if open_red {
             self.remind_restored(m as u32);
-            self.refire_restored(m as u32);
+        }
+        let last = (r.colour as usize)
+            .checked_sub(1)
+            .and_then(|c| Colour::ALL.get(c).copied());
+        if let Some(c @ (Colour::Red | Colour::Yellow | Colour::Cyan)) = last
+            && state != State::Up
+            && state != State::Maintenance
+        {
+            self.refire_restored(m as u32, c, state);
         }
         self.restored_cells.push((
             m as u32,
@@ -378,15 +396,15 @@ impl Engine {
         state.is_failing() || state == State::Verifying
     }
 
-    /// An Alertmanager that holds a restored open red keeps it firing: the notifier re-posts
-    /// only what this run sent, so it hears the red again (Alertmanager deduplicates it; no
-    /// other notifier is told twice).
-    fn refire_restored(&mut self, m: u32) {
+    /// An Alertmanager that holds a restored monitor's firing alert (its last code: red,
+    /// yellow or cyan) keeps it firing: the notifier re-posts only what this run sent, so it
+    /// hears that code again (Alertmanager deduplicates it; no other notifier is told twice).
+    fn refire_restored(&mut self, m: u32, colour: Colour, state: State) {
         let codes = self.catalog.codes_of[m as usize];
         if codes == crate::store::NONE {
             return;
         }
-        let route = self.catalog.code_routes[codes as usize][Colour::Red as usize];
+        let route = self.catalog.code_routes[codes as usize][colour as usize];
         let is_am = self
             .catalog
             .notifiers
@@ -398,9 +416,9 @@ impl Engine {
         let i = m as usize;
         let e = crate::lifecycle::Event {
             monitor: m,
-            from: State::Down,
-            to: State::Down,
-            colour: Some(Colour::Red),
+            from: state,
+            to: state,
+            colour: Some(colour),
             cause: crate::lifecycle::Cause::Reminder,
             reason: Reason::from_u8(self.life.last_reason[i]),
             status: self.life.last_status[i],
@@ -408,7 +426,7 @@ impl Engine {
             at_ms: self.now_ms(),
             incident_ms: self.life.incident_start_ms[i],
         };
-        self.push_code(route.notifier, &e, Colour::Red, true);
+        self.push_code(route.notifier, &e, colour, true);
     }
 
     /// A restored open red keeps its reminders.

@@ -113,6 +113,11 @@ impl Cpra {
         }
     }
 
+    /// The process id (to read its /proc entries).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
