@@ -143,7 +143,10 @@ mod tests {
         let d = parse_go_duration("0.999999999999999999999999999999d").unwrap();
         assert!(d < Duration::from_secs(86_400) && d > Duration::from_secs(86_399));
         assert!(parse_go_duration("18446744073.123456789012345678901s").is_ok());
-        assert!(parse_go_duration("18446744073.8s").is_err(), "just past u64 nanoseconds");
+        assert!(
+            parse_go_duration("18446744073.8s").is_err(),
+            "just past u64 nanoseconds"
+        );
         assert!(parse_go_duration("99999999999999999999.9999999999999999999h").is_err());
     }
 

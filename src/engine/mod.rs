@@ -409,7 +409,7 @@ impl Engine {
             self.started_wall_ms,
             config_load_s,
         );
-        for (m, c) in self.restored_cells.drain(..) {
+        for (m, c) in std::mem::take(&mut self.restored_cells) {
             view.update(m, |cell| *cell = c);
         }
         let n = self.catalog.len();

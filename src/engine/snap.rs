@@ -22,14 +22,21 @@ pub(super) struct SnapSide {
     dir: PathBuf,
     keys: Vec<u64>,
     pulses: Vec<u64>,
-    /// The buffer being filled (`None` while the writer has it).
-    buf: Option<Vec<Record>>,
-    /// Next monitor to copy while filling; `None` when not filling.
+    /// Slice buffers not with the writer (two in all: one filled while one is written).
+    free: Vec<Vec<Record>>,
+    /// Next monitor to copy while a snapshot is being written; `None` between snapshots.
     next: Option<usize>,
     next_write_ms: u64,
-    to_writer: Option<Sender<(Vec<Record>, u64)>>,
+    to_writer: Option<Sender<ToWriter>>,
     back: Receiver<Vec<Record>>,
     writer: Option<JoinHandle<()>>,
+}
+
+/// What the engine tells the writer thread.
+enum ToWriter {
+    Begin { count: u64, wall_ms: u64 },
+    Slice(Vec<Record>),
+    End,
 }
 
 /// What a restore did.
@@ -79,6 +86,55 @@ pub fn clock_base_for(snap: &Snapshot, wall_now_ms: u64) -> u64 {
     }
 }
 
+/// The writer thread: a snapshot is Begin, Slices, End; any failure is said once (until a
+/// snapshot succeeds again) and the rest of that snapshot is skipped. Buffers go back.
+fn write_loop(dir: &std::path::Path, rx: &Receiver<ToWriter>, back: &Sender<Vec<Record>>) {
+    let mut current: Option<snapshot::Writer> = None;
+    let mut failing = false;
+    let report = |e: std::io::Error, failing: &mut bool| {
+        if !*failing {
+            *failing = true;
+            crate::say!(
+                "cpra: cannot write the state snapshot in {}: {e}; a restart now would forget open incidents (retrying every {} s)",
+                dir.display(),
+                SNAPSHOT_PERIOD_MS / 1000
+            );
+        }
+    };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ToWriter::Begin { count, wall_ms } => {
+                current = match snapshot::Writer::begin(dir, count, wall_ms) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        report(e, &mut failing);
+                        None
+                    }
+                };
+            }
+            ToWriter::Slice(buf) => {
+                if let Some(w) = current.as_mut()
+                    && let Err(e) = w.append(&buf)
+                {
+                    report(e, &mut failing);
+                    current = None;
+                }
+                if back.send(buf).is_err() {
+                    return;
+                }
+            }
+            ToWriter::End => match current.take().map(snapshot::Writer::finish) {
+                Some(Ok(_)) if failing => {
+                    failing = false;
+                    crate::say!("cpra: state snapshot written again");
+                }
+                Some(Err(e)) => report(e, &mut failing),
+                _ => {}
+            },
+        }
+    }
+}
+
 impl Engine {
     /// Writes the state snapshot to `dir` every `SNAPSHOT_PERIOD_MS` from now on (the first
     /// one a period from now), and at [`Engine::shutdown_within`].
@@ -88,40 +144,19 @@ impl Engine {
             .map(|m| crate::store::shard::key(self.catalog.name(MonitorId(m as u32))))
             .collect();
         let pulses = (0..n).map(|m| pulse_identity(&self.catalog, m)).collect();
-        let (to_writer, rx) = channel::<(Vec<Record>, u64)>();
+        let (to_writer, rx) = channel::<ToWriter>();
         let (tx_back, back) = channel();
         let wdir = dir.clone();
         let writer = std::thread::Builder::new()
             .name("cpra-snapshot".into())
-            .spawn(move || {
-                let mut failing = false;
-                while let Ok((buf, wall_ms)) = rx.recv() {
-                    match snapshot::write(&wdir, &buf, wall_ms) {
-                        Ok(_) if failing => {
-                            failing = false;
-                            crate::say!("cpra: state snapshot written again");
-                        }
-                        Ok(_) => {}
-                        Err(e) if !failing => {
-                            failing = true;
-                            crate::say!(
-                                "cpra: cannot write the state snapshot in {}: {e}; a restart now would forget open incidents (retrying every {} s)",
-                                wdir.display(),
-                                SNAPSHOT_PERIOD_MS / 1000
-                            );
-                        }
-                        Err(_) => {}
-                    }
-                    if tx_back.send(buf).is_err() {
-                        return;
-                    }
-                }
-            })?;
+            .spawn(move || write_loop(&wdir, &rx, &tx_back))?;
         self.snap = Some(SnapSide {
             dir,
             keys,
             pulses,
-            buf: Some(Vec::with_capacity(n)),
+            free: (0..2)
+                .map(|_| Vec::with_capacity(SNAPSHOT_RECORDS_PER_TICK.min(n)))
+                .collect(),
             next: None,
             next_write_ms: self.now_ms() + SNAPSHOT_PERIOD_MS,
             to_writer: Some(to_writer),
@@ -131,53 +166,52 @@ impl Engine {
         Ok(())
     }
 
-    /// One tick's share: start a snapshot when due, copy the next slice of records, hand a
-    /// full buffer to the writer.
+    /// One tick's share: begin a snapshot when due, copy the next slice of records into a
+    /// free buffer and hand it to the writer, end the snapshot after the last slice.
     pub(super) fn snapshot_step(&mut self, now_ms: u64) {
+        let wall_ms = self.wall_at_epoch_ms + now_ms;
+        let n = self.catalog.len();
         let Some(snap) = self.snap.as_mut() else {
             return;
         };
-        if snap.buf.is_none()
-            && let Ok(buf) = snap.back.try_recv()
-        {
-            snap.buf = Some(buf);
-        }
-        if snap.next.is_none() {
-            if now_ms < snap.next_write_ms || snap.buf.is_none() {
-                return;
-            }
-            snap.next = Some(0);
-            if let Some(b) = snap.buf.as_mut() {
-                b.clear();
-            }
-        }
-        let n = self.catalog.len();
-        let from = self.snap.as_ref().and_then(|s| s.next).unwrap_or(0);
-        let to = (from + SNAPSHOT_RECORDS_PER_TICK).min(n);
-        let Some(mut buf) = self.snap.as_mut().and_then(|s| s.buf.take()) else {
+        snap.free.extend(snap.back.try_iter());
+        let Some(tx) = snap.to_writer.as_ref() else {
             return;
         };
+        let from = match snap.next {
+            Some(from) => from,
+            None if now_ms < snap.next_write_ms => return,
+            None => {
+                let _ = tx.send(ToWriter::Begin {
+                    count: n as u64,
+                    wall_ms,
+                });
+                0
+            }
+        };
+        // No free buffer: the writer is behind (a slow disk); go on next tick.
+        let Some(mut buf) = snap.free.pop() else {
+            snap.next = Some(from);
+            return;
+        };
+        let to = (from + SNAPSHOT_RECORDS_PER_TICK).min(n);
+        buf.clear();
         for m in from..to {
             buf.push(self.record_of(m));
         }
-        let wall = self.wall_at_epoch_ms + now_ms;
         let Some(snap) = self.snap.as_mut() else {
             return;
         };
+        let Some(tx) = snap.to_writer.as_ref() else {
+            return;
+        };
+        let _ = tx.send(ToWriter::Slice(buf));
         if to < n {
             snap.next = Some(to);
-            snap.buf = Some(buf);
-            return;
-        }
-        snap.next = None;
-        snap.next_write_ms = now_ms + SNAPSHOT_PERIOD_MS;
-        match &snap.to_writer {
-            Some(tx) => {
-                if let Err(e) = tx.send((buf, wall)) {
-                    snap.buf = Some(e.0.0);
-                }
-            }
-            None => snap.buf = Some(buf),
+        } else {
+            let _ = tx.send(ToWriter::End);
+            snap.next = None;
+            snap.next_write_ms = now_ms + SNAPSHOT_PERIOD_MS;
         }
     }
 
@@ -240,7 +274,7 @@ impl Engine {
         let Some(mut snap) = self.snap.take() else {
             return;
         };
-        snap.to_writer = None;
+        snap.to_writer = None; // The writer drops a snapshot it did not finish.
         if let Some(t) = snap.writer.take() {
             let _ = t.join();
         }

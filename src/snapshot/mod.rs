@@ -4,10 +4,11 @@
 //!
 //! Why memmap2 and bytemuck: the records are plain old data, so the file is the in-memory
 //! array itself. Loading a million monitors is one `mmap` and a cast (`bytemuck::try_cast_slice`
-//! checks size and alignment, no parsing, no allocation per record), and writing is one copy
-//! into a mapped file. The engine fills the records a slice per tick (no pause longer than a
-//! tick), a writer thread maps, copies, syncs and renames (so a crash leaves the old snapshot
-//! or the new one, never half of one).
+//! checks size and alignment, no parsing, no allocation per record). Writing goes a slice at
+//! a time: the engine fills one slice of records per tick (no pause longer than a tick, and
+//! no buffer of the whole snapshot), a writer thread appends it to a temporary file, and at the
+//! end writes the header, syncs and renames (so a crash leaves the old snapshot or the new
+//! one, never half of one).
 //!
 //! File: a 64-byte [`Header`] (magic, format version, record size, count, write time, CRC-32 of
 //! the records), then `count` [`Record`]s. A file that is truncated, has another version or
@@ -200,39 +201,90 @@ pub fn check(bytes: &[u8]) -> Result<Header, Refused> {
     Ok(h)
 }
 
-/// Writes `records` as `dir/snapshot.bin`: a mapped temporary file, synced, renamed over the
-/// old one, the directory synced. Returns the bytes written.
+/// A snapshot being written, a slice at a time: a temporary file sized for `count` records,
+/// records appended with positioned writes (the CRC computed as they go), then the header at
+/// the front, a sync, and a rename over the old snapshot (then the directory synced), so a
+/// crash leaves the old snapshot or the new one. Written with `pwrite`, not through a mapping:
+/// the dirty pages of a mapped file count in cpra's resident memory until written back.
+pub struct Writer {
+    file: File,
+    dir: PathBuf,
+    tmp: PathBuf,
+    crc: crc32fast::Hasher,
+    count: u64,
+    written: u64,
+    wall_ms: u64,
+}
+
+impl Writer {
+    pub fn begin(dir: &Path, count: u64, wall_ms: u64) -> io::Result<Writer> {
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.set_len(std::mem::size_of::<Header>() as u64 + count * RECORD_BYTES)?;
+        Ok(Writer {
+            file,
+            dir: dir.to_path_buf(),
+            tmp,
+            crc: crc32fast::Hasher::new(),
+            count,
+            written: 0,
+            wall_ms,
+        })
+    }
+
+    pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if self.written + records.len() as u64 > self.count {
+            return Err(io::Error::other(
+                "more records than the snapshot was begun with",
+            ));
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(records);
+        let at = std::mem::size_of::<Header>() as u64 + self.written * RECORD_BYTES;
+        self.file.write_all_at(bytes, at)?;
+        self.crc.update(bytes);
+        self.written += records.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the header, syncs, renames. Returns the file's size.
+    pub fn finish(self) -> io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        if self.written != self.count {
+            return Err(io::Error::other(format!(
+                "snapshot incomplete: {} of {} records",
+                self.written, self.count
+            )));
+        }
+        let header = Header {
+            magic: MAGIC,
+            version: VERSION,
+            record_bytes: RECORD_BYTES as u32,
+            count: self.count,
+            written_wall_ms: self.wall_ms,
+            crc32: self.crc.finalize(),
+            _pad: [0; 28],
+        };
+        self.file.write_all_at(bytemuck::bytes_of(&header), 0)?;
+        self.file.sync_all()?;
+        std::fs::rename(&self.tmp, self.dir.join(FILE_NAME))?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(std::mem::size_of::<Header>() as u64 + self.count * RECORD_BYTES)
+    }
+}
+
+const RECORD_BYTES: u64 = std::mem::size_of::<Record>() as u64;
+
+/// Writes `records` as `dir/snapshot.bin` at once (see [`Writer`]). Returns the bytes
+/// written.
 pub fn write(dir: &Path, records: &[Record], wall_ms: u64) -> io::Result<u64> {
-    let body: &[u8] = bytemuck::cast_slice(records);
-    let header = Header {
-        magic: MAGIC,
-        version: VERSION,
-        record_bytes: std::mem::size_of::<Record>() as u32,
-        count: records.len() as u64,
-        written_wall_ms: wall_ms,
-        crc32: crc32fast::hash(body),
-        _pad: [0; 28],
-    };
-    let tmp: PathBuf = dir.join(format!("{FILE_NAME}.tmp"));
-    let total = (std::mem::size_of::<Header>() + body.len()) as u64;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    file.set_len(total)?;
-    // SAFETY: `tmp` was just created (truncated) by us under the locked state directory; no
-    // one else maps or writes it while this mapping lives.
-    let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }?;
-    map[..std::mem::size_of::<Header>()].copy_from_slice(bytemuck::bytes_of(&header));
-    map[std::mem::size_of::<Header>()..].copy_from_slice(body);
-    map.flush()?;
-    drop(map);
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(FILE_NAME))?;
-    File::open(dir)?.sync_all()?;
-    Ok(total)
+    let mut w = Writer::begin(dir, records.len() as u64, wall_ms)?;
+    w.append(records)?;
+    w.finish()
 }
 
 /// FNV-1a 64 over bytes, continuing from `h` (for [`Record::pulse`]).
@@ -284,6 +336,28 @@ mod tests {
         write(&d, &recs[..10], 124).unwrap();
         assert_eq!(Snapshot::load(&d).unwrap().records(), &recs[..10]);
         assert!(!d.join(format!("{FILE_NAME}.tmp")).exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_snapshot_written_in_slices_is_the_same_file() {
+        let d = dir("slices");
+        let recs = sample(1000);
+        let mut w = Writer::begin(&d, 1000, 5).unwrap();
+        for chunk in recs.chunks(300) {
+            w.append(chunk).unwrap();
+        }
+        w.finish().unwrap();
+        let sliced = std::fs::read(d.join(FILE_NAME)).unwrap();
+        write(&d, &recs, 5).unwrap();
+        assert_eq!(sliced, std::fs::read(d.join(FILE_NAME)).unwrap());
+        // Too many or too few records are refused, and the old snapshot stays.
+        let mut w = Writer::begin(&d, 10, 6).unwrap();
+        assert!(w.append(&recs[..11]).is_err());
+        let mut w2 = Writer::begin(&d, 10, 6).unwrap();
+        w2.append(&recs[..5]).unwrap();
+        assert!(w2.finish().is_err());
+        assert_eq!(Snapshot::load(&d).unwrap().header.written_wall_ms, 5);
         let _ = std::fs::remove_dir_all(&d);
     }
 
