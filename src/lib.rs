@@ -10,7 +10,14 @@
 //! - [`lifecycle`]: the pure state machine: columns + results → events.
 //! - [`effects`]: notifiers and interventions, off the engine thread.
 //! - [`engine`]: the loop that ties them together.
+//! - [`api`]: the operator's surface: JSON API, Prometheus metrics, the dashboard.
+//! - [`snapshot`]: the state that survives a crash.
 //! - [`limits`]: every bound, named once with its unit.
+//!
+//! `unsafe` is denied everywhere but where it was measured to matter, each use with a
+//! `// SAFETY:` comment and a test: the SPSC ring, ICMP's receive buffer and socket options,
+//! and mapping the snapshot file.
+#![deny(unsafe_code)]
 
 /// Writes one line to stderr and never panics: a closed or full stderr (a supervisor that
 /// went away, `2>/dev/full`) must not take a thread down. `eprintln!` would panic.

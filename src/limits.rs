@@ -264,3 +264,13 @@ pub const SNAPSHOT_PERIOD_MS: u64 = 5_000;
 pub const SNAPSHOT_RECORDS_PER_TICK: usize = 65_536;
 /// Most records a snapshot file may claim (a bigger count is a corrupt header).
 pub const SNAPSHOT_RECORDS_MAX: u64 = 100_000_000;
+
+// What the code relies on, checked at compile time.
+const _: () = assert!(REQUEST_RING_CAPACITY.is_power_of_two());
+const _: () = assert!(COMPLETION_RING_CAPACITY.is_power_of_two());
+// Due times are wrapping u32 ms compared as signed differences.
+const _: () = assert!(INTERVAL_MS_MAX < 1 << 31);
+const _: () = assert!(WHEEL_SLOTS.is_power_of_two());
+const _: () = assert!(CHUNK_MONITORS == 64); // a chunk's due mask is one u64
+const _: () = assert!(API_STREAMS_MAX <= API_CONNECTIONS_MAX);
+const _: () = assert!(HISTORY_RESULTS_PER_MONITOR <= u16::MAX as usize);

@@ -193,6 +193,7 @@ impl Api {
             "cause": e.cause.name(),
             "reason": e.reason.name(),
             "status": e.status,
+            "instance": &*self.view.instance,
         })
     }
 

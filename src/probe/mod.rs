@@ -15,9 +15,11 @@
 
 pub mod dns;
 pub mod http;
+#[allow(unsafe_code)] // socket options and an uninitialised receive buffer (see its SAFETY notes)
 pub mod icmp;
 pub mod reason;
 pub mod resolve;
+#[allow(unsafe_code)] // the ring's slots (see its SAFETY notes)
 pub mod ring;
 pub mod tls;
 pub mod worker;

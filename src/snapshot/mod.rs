@@ -129,6 +129,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Maps and checks `dir/snapshot.bin`.
+    #[allow(unsafe_code)] // the mapping (see SAFETY below)
     pub fn load(dir: &Path) -> Result<Snapshot, Refused> {
         let path = dir.join(FILE_NAME);
         let file = match File::open(&path) {
