@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
     g.bench_function("write_72mb_fsync_rename", |b| {
-        b.iter(|| snapshot::write(&dir, &recs, 1).expect("write"))
+        b.iter(|| snapshot::write(&dir, &recs, 1, "bench").expect("write"))
     });
     g.bench_function("load_map_check_crc", |b| {
         b.iter(|| {

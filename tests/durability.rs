@@ -95,6 +95,11 @@ fn kill_9_keeps_a_down_monitor_down_with_its_incident() {
     assert!(wait_until(Duration::from_secs(5), || second
         .stderr()
         .contains("2 monitors (1 with an open incident)")));
+    assert!(
+        second.stderr().contains("the snapshot test-box wrote at"),
+        "{}",
+        second.stderr()
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         colours_of(&log, "flaky"),

@@ -534,7 +534,8 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Some(s) = &snapshot {
         let r = engine.restore(s);
         crate::say!(
-            "cpra: state restored from the snapshot of {}: {} monitors ({} with an open incident); {} new and {} with a changed pulse start fresh; {} gone",
+            "cpra: state restored from the snapshot {} wrote at {}: {} monitors ({} with an open incident); {} new and {} with a changed pulse start fresh; {} gone",
+            s.instance(),
             crate::effects::render::rfc3339(s.header.written_wall_ms),
             r.matched,
             r.open_incidents,

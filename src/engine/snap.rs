@@ -3,6 +3,7 @@
 //! restoring the columns from a loaded snapshot before the first tick.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
@@ -34,7 +35,11 @@ pub(super) struct SnapSide {
 
 /// What the engine tells the writer thread.
 enum ToWriter {
-    Begin { count: u64, wall_ms: u64 },
+    Begin {
+        count: u64,
+        wall_ms: u64,
+        instance: Arc<str>,
+    },
     Slice(Vec<Record>),
     End,
 }
@@ -103,8 +108,12 @@ fn write_loop(dir: &std::path::Path, rx: &Receiver<ToWriter>, back: &Sender<Vec<
     };
     while let Ok(msg) = rx.recv() {
         match msg {
-            ToWriter::Begin { count, wall_ms } => {
-                current = match snapshot::Writer::begin(dir, count, wall_ms) {
+            ToWriter::Begin {
+                count,
+                wall_ms,
+                instance,
+            } => {
+                current = match snapshot::Writer::begin(dir, count, wall_ms, &instance) {
                     Ok(w) => Some(w),
                     Err(e) => {
                         report(e, &mut failing);
@@ -185,6 +194,7 @@ impl Engine {
                 let _ = tx.send(ToWriter::Begin {
                     count: n as u64,
                     wall_ms,
+                    instance: self.instance.clone(),
                 });
                 0
             }
@@ -289,7 +299,7 @@ impl Engine {
         });
         let records: Vec<Record> = (0..n).map(|m| self.record_of(m)).collect();
         let wall = self.wall_at_epoch_ms + self.now_ms();
-        if let Err(e) = snapshot::write(&dir, &records, wall) {
+        if let Err(e) = snapshot::write(&dir, &records, wall, &self.instance) {
             crate::say!(
                 "cpra: cannot write the final state snapshot in {}: {e}",
                 dir.display()

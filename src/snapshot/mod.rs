@@ -42,7 +42,9 @@ pub struct Header {
     pub count: u64,
     pub written_wall_ms: u64,
     pub crc32: u32,
-    pub _pad: [u8; 28],
+    /// The writing instance's `--name`, UTF-8, zero-padded (cut at 24 bytes).
+    pub instance: [u8; 24],
+    pub _pad: [u8; 4],
 }
 
 /// One monitor. Times are wall-clock ms (0: none), so they survive the engine's clock.
@@ -148,6 +150,13 @@ impl Snapshot {
     pub fn records(&self) -> &[Record] {
         records_of(&self.map, &self.header)
     }
+
+    /// The `--name` of the instance that wrote it.
+    pub fn instance(&self) -> String {
+        let raw = &self.header.instance;
+        let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+        String::from_utf8_lossy(&raw[..end]).into_owned()
+    }
 }
 
 fn records_of<'a>(bytes: &'a [u8], h: &Header) -> &'a [Record] {
@@ -215,10 +224,11 @@ pub struct Writer {
     count: u64,
     written: u64,
     wall_ms: u64,
+    instance: [u8; 24],
 }
 
 impl Writer {
-    pub fn begin(dir: &Path, count: u64, wall_ms: u64) -> io::Result<Writer> {
+    pub fn begin(dir: &Path, count: u64, wall_ms: u64, instance: &str) -> io::Result<Writer> {
         let tmp = dir.join(format!("{FILE_NAME}.tmp"));
         let file = OpenOptions::new()
             .write(true)
@@ -234,6 +244,7 @@ impl Writer {
             count,
             written: 0,
             wall_ms,
+            instance: instance_bytes(instance),
         })
     }
 
@@ -268,7 +279,8 @@ impl Writer {
             count: self.count,
             written_wall_ms: self.wall_ms,
             crc32: self.crc.finalize(),
-            _pad: [0; 28],
+            instance: self.instance,
+            _pad: [0; 4],
         };
         self.file.write_all_at(bytemuck::bytes_of(&header), 0)?;
         self.file.sync_all()?;
@@ -280,10 +292,21 @@ impl Writer {
 
 const RECORD_BYTES: u64 = std::mem::size_of::<Record>() as u64;
 
+/// An instance name for the header: its first 24 bytes, cut at a character boundary.
+fn instance_bytes(name: &str) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    let mut end = name.len().min(24);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&name.as_bytes()[..end]);
+    out
+}
+
 /// Writes `records` as `dir/snapshot.bin` at once (see [`Writer`]). Returns the bytes
 /// written.
-pub fn write(dir: &Path, records: &[Record], wall_ms: u64) -> io::Result<u64> {
-    let mut w = Writer::begin(dir, records.len() as u64, wall_ms)?;
+pub fn write(dir: &Path, records: &[Record], wall_ms: u64, instance: &str) -> io::Result<u64> {
+    let mut w = Writer::begin(dir, records.len() as u64, wall_ms, instance)?;
     w.append(records)?;
     w.finish()
 }
@@ -327,14 +350,20 @@ mod tests {
     fn round_trips_through_the_mapped_file() {
         let d = dir("rt");
         let recs = sample(1000);
-        let bytes = write(&d, &recs, 123).unwrap();
+        let bytes = write(&d, &recs, 123, "box-1").unwrap();
         assert_eq!(bytes, 64 + 72 * 1000);
         let s = Snapshot::load(&d).unwrap();
         assert_eq!(s.header.count, 1000);
         assert_eq!(s.header.written_wall_ms, 123);
+        assert_eq!(s.instance(), "box-1");
+        assert_eq!(
+            instance_bytes("ü-very-long-instance-name-xyz")[..23].len(),
+            23
+        );
+        assert!(std::str::from_utf8(&instance_bytes("üüüüüüüüüüüüü")).is_ok());
         assert_eq!(s.records(), &recs[..]);
         // Written again (smaller): the old one is replaced whole.
-        write(&d, &recs[..10], 124).unwrap();
+        write(&d, &recs[..10], 124, "box-1").unwrap();
         assert_eq!(Snapshot::load(&d).unwrap().records(), &recs[..10]);
         assert!(!d.join(format!("{FILE_NAME}.tmp")).exists());
         let _ = std::fs::remove_dir_all(&d);
@@ -344,18 +373,18 @@ mod tests {
     fn a_snapshot_written_in_slices_is_the_same_file() {
         let d = dir("slices");
         let recs = sample(1000);
-        let mut w = Writer::begin(&d, 1000, 5).unwrap();
+        let mut w = Writer::begin(&d, 1000, 5, "box-1").unwrap();
         for chunk in recs.chunks(300) {
             w.append(chunk).unwrap();
         }
         w.finish().unwrap();
         let sliced = std::fs::read(d.join(FILE_NAME)).unwrap();
-        write(&d, &recs, 5).unwrap();
+        write(&d, &recs, 5, "box-1").unwrap();
         assert_eq!(sliced, std::fs::read(d.join(FILE_NAME)).unwrap());
         // Too many or too few records are refused, and the old snapshot stays.
-        let mut w = Writer::begin(&d, 10, 6).unwrap();
+        let mut w = Writer::begin(&d, 10, 6, "box-1").unwrap();
         assert!(w.append(&recs[..11]).is_err());
-        let mut w2 = Writer::begin(&d, 10, 6).unwrap();
+        let mut w2 = Writer::begin(&d, 10, 6, "box-1").unwrap();
         w2.append(&recs[..5]).unwrap();
         assert!(w2.finish().is_err());
         assert_eq!(Snapshot::load(&d).unwrap().header.written_wall_ms, 5);
@@ -365,7 +394,7 @@ mod tests {
     #[test]
     fn empty_snapshots_are_valid() {
         let d = dir("empty");
-        write(&d, &[], 1).unwrap();
+        write(&d, &[], 1, "box-1").unwrap();
         assert!(Snapshot::load(&d).unwrap().records().is_empty());
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -374,7 +403,7 @@ mod tests {
     fn broken_files_are_refused_with_the_reason() {
         let d = dir("broken");
         assert_eq!(Snapshot::load(&d).err(), Some(Refused::Missing));
-        write(&d, &sample(100), 1).unwrap();
+        write(&d, &sample(100), 1, "box-1").unwrap();
         let good = std::fs::read(d.join(FILE_NAME)).unwrap();
         assert!(check(&good).is_ok());
         // Truncated anywhere.
