@@ -1344,6 +1344,12 @@ mod go_compatibility {
             let r = load_bytes(text.as_bytes(), f, &LoadOptions::default(), &mut |_| ())
                 .unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(r.monitors, 0);
+            // A file with nothing in it at all is said (an error with --strict); an explicit
+            // empty list is what was meant.
+            if text.trim().is_empty() {
+                assert_eq!(r.warnings.len(), 1, "{text:?}");
+                strict_refuses(text, f);
+            }
         }
     }
 
@@ -1419,7 +1425,15 @@ mod go_compatibility {
             &mut |s| specs.push(s),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // Each key in another case is read, and says so (an error with --strict).
+        assert_eq!(r.warnings.len(), 11, "{:?}", r.warnings);
+        assert!(
+            r.warnings.iter().all(|w| w.message.contains("read as")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(r.warnings[0].message.contains("\"Name\" read as \"name\""));
+        strict_refuses(j, Format::Json);
         assert_eq!(specs[0].name, "a");
         assert!(!specs[0].enabled);
         let PulseKind::Http(h) = &specs[0].pulse.kind else {
@@ -1453,13 +1467,23 @@ mod go_compatibility {
     fn case_8_json_durations_as_integer_nanoseconds() {
         let j = "{\"monitors\": [{\"name\": \"a\", \"pulse_check\": {\"type\": \"tcp\", \"interval\": 30000000000, \"timeout\": 5000000000, \"config\": {\"host\": \"127.0.0.1\", \"port\": 1}}, \"intervention\": {\"action\": \"docker\", \"target\": {\"container\": \"web\", \"timeout\": 15000000000}}}]}";
         let mut specs = Vec::new();
-        load_bytes(
+        let r = load_bytes(
             j.as_bytes(),
             Format::Json,
             &LoadOptions::default(),
             &mut |s| specs.push(s),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        // Read as Go reads them, and said (an error with --strict).
+        assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
+        assert!(
+            r.warnings[0]
+                .message
+                .contains("30000000000 read as nanoseconds, Go's time.Duration: 30s"),
+            "{:?}",
+            r.warnings
+        );
+        strict_refuses(j, Format::Json);
         assert_eq!(specs[0].pulse.interval, s(30));
         assert_eq!(specs[0].pulse.timeout, s(5));
         let InterventionAction::Docker { timeout, .. } =
@@ -1508,7 +1532,9 @@ mod go_compatibility {
             &mut |s| specs.push(s),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // `Privilege` is `privilege` in another case (rule 7 says so); the key itself is honoured.
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].message.contains("read as \"privilege\""));
         let PulseKind::Icmp(i) = &specs[0].pulse.kind else {
             panic!()
         };

@@ -423,8 +423,19 @@ impl<'o> Lower<'o> {
                     k.line,
                     format!("duplicate key {:?}", k.text),
                 );
-            } else if m.known(&k.text, known).is_none() {
-                self.unknown_key(&p.key(&shorten(&k.text)), k.line, &k.text, known);
+            } else {
+                match m.known(&k.text, known) {
+                    None => self.unknown_key(&p.key(&shorten(&k.text)), k.line, &k.text, known),
+                    Some(canonical) if canonical != k.text => self.compat(
+                        &p.key(&shorten(&k.text)),
+                        k.line,
+                        format!(
+                            "key {:?} read as {canonical:?} (JSON keys match in any case, as Go's encoding/json matches them)",
+                            shorten(&k.text)
+                        ),
+                    ),
+                    Some(_) => {}
+                }
             }
         }
     }
@@ -658,7 +669,18 @@ impl<'o> Lower<'o> {
             );
             return None;
         }
-        Some(Duration::from_nanos(ns))
+        let d = Duration::from_nanos(ns);
+        if ns > 0 {
+            self.compat(
+                p,
+                line,
+                format!(
+                    "{ns} read as nanoseconds, Go's time.Duration: {}",
+                    format_go_duration(d)
+                ),
+            );
+        }
+        Some(d)
     }
 
     fn opt_duration(&mut self, m: M<'_>, key: &str, p: &Path, positive: bool) -> Option<Duration> {
