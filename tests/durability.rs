@@ -309,3 +309,44 @@ fn kill_9_during_an_intervention_counts_it_as_failed() {
         "one red, no second yellow"
     );
 }
+
+/// A quiet fleet does not rewrite the snapshot every period (a million monitors would write
+/// 72 MB every 5 s for months); a change of state (here a pause) does, within a period.
+#[test]
+fn the_snapshot_is_rewritten_when_something_changed() {
+    use std::io::{Read, Write};
+    let dir = services::fresh_dir("durable-quiet").unwrap();
+    let state = dir.join("state");
+    let up = Port::closed();
+    up.open();
+    let cfg = config(&dir, up.port, up.port);
+    std::fs::write(dir.join("token"), "quiet-token\n").unwrap();
+    let token = dir.join("token").display().to_string();
+    let cpra = Cpra::start(
+        &cfg,
+        &state,
+        &["--listen", "127.0.0.1:0", "--api-token-file", &token],
+    );
+    let addr = cpra.api_addr();
+    let mtime = || {
+        std::fs::metadata(state.join("snapshot.bin"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    // The first one is written (a start is a change), then nothing changes.
+    assert!(wait_until(Duration::from_secs(8), || mtime().is_some()));
+    let first = mtime();
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(mtime(), first, "rewritten although nothing changed");
+    // A pause is a change: written within a period.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"POST /api/v1/monitors/steady/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer quiet-token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        wait_until(Duration::from_secs(8), || mtime() != first),
+        "not rewritten after a pause"
+    );
+}

@@ -634,6 +634,9 @@ impl Engine {
         if !self.paused.insert(m) {
             return Ok("already paused".into());
         }
+        if let Some(s) = self.snap.as_mut() {
+            s.dirty = true;
+        }
         if let Some(api) = self.api.as_ref() {
             api.view.update(m, |c| c.paused = true);
         }
@@ -651,6 +654,9 @@ impl Engine {
         let i = m as usize;
         if !self.paused.remove(&m) {
             return Ok("not paused".into());
+        }
+        if let Some(s) = self.snap.as_mut() {
+            s.dirty = true;
         }
         if let Some(api) = self.api.as_ref() {
             api.view.update(m, |c| c.paused = false);
@@ -905,6 +911,11 @@ impl Engine {
             &mut self.starts,
         );
         self.stats.events += self.events.len() as u64;
+        if !self.events.is_empty()
+            && let Some(s) = self.snap.as_mut()
+        {
+            s.dirty = true;
+        }
         for i in 0..self.events.len() {
             let e = self.events[i];
             if let Some(colour) = e.colour {

@@ -11,7 +11,7 @@ use super::Engine;
 use crate::api::view::Cell;
 use crate::config::model::Colour;
 use crate::lifecycle::State;
-use crate::limits::{SNAPSHOT_PERIOD_MS, SNAPSHOT_RECORDS_PER_TICK};
+use crate::limits::{SNAPSHOT_PERIOD_MS, SNAPSHOT_QUIET_PERIOD_MS, SNAPSHOT_RECORDS_PER_TICK};
 use crate::probe::reason::Reason;
 use crate::snapshot::{self, FNV_START, Record, Snapshot, fnv};
 use crate::store::{Catalog, MonitorId, ProbeSpec};
@@ -28,6 +28,11 @@ pub(super) struct SnapSide {
     /// Next monitor to copy while a snapshot is being written; `None` between snapshots.
     next: Option<usize>,
     next_write_ms: u64,
+    /// When the last snapshot began (engine ms).
+    last_begin_ms: u64,
+    /// A monitor changed state (or was paused, resumed, put in maintenance) since the last
+    /// snapshot began.
+    pub(super) dirty: bool,
     to_writer: Option<Sender<ToWriter>>,
     back: Receiver<Vec<Record>>,
     writer: Option<JoinHandle<()>>,
@@ -168,6 +173,8 @@ impl Engine {
                 .collect(),
             next: None,
             next_write_ms: self.now_ms() + SNAPSHOT_PERIOD_MS,
+            last_begin_ms: self.now_ms(),
+            dirty: true,
             to_writer: Some(to_writer),
             back,
             writer: Some(writer),
@@ -190,7 +197,14 @@ impl Engine {
         let from = match snap.next {
             Some(from) => from,
             None if now_ms < snap.next_write_ms => return,
+            None if !snap.dirty && now_ms < snap.last_begin_ms + SNAPSHOT_QUIET_PERIOD_MS => {
+                // Nothing changed state: the last snapshot still holds every open incident.
+                snap.next_write_ms = now_ms + SNAPSHOT_PERIOD_MS;
+                return;
+            }
             None => {
+                snap.dirty = false;
+                snap.last_begin_ms = now_ms;
                 let _ = tx.send(ToWriter::Begin {
                     count: n as u64,
                     wall_ms,

@@ -1,6 +1,7 @@
 //! The state snapshot: what a restart must not forget (open incidents, counters, attempts,
 //! the last result, pauses), one fixed-size `Pod` record per monitor in one file under
-//! `--state-dir`, written every [`SNAPSHOT_PERIOD_MS`] and at a clean stop.
+//! `--state-dir`, written every [`SNAPSHOT_PERIOD_MS`] when a monitor changed state (every
+//! `SNAPSHOT_QUIET_PERIOD_MS` otherwise) and at a clean stop.
 //!
 //! Why memmap2 and bytemuck: the records are plain old data, so the file is the in-memory
 //! array itself. Loading a million monitors is one `mmap` and a cast (`bytemuck::try_cast_slice`
