@@ -6,7 +6,7 @@
 //! cap gets a status that says which (431, 413, 408, 503) and is closed; the engine never
 //! waits on the server. Handlers ([`super::routes`]) are plain functions from a parsed
 //! [`Request`] to a [`Response`]; an event stream is a response that stays open and is fed
-//! by [`Server::pump_streams`].
+//! by the loop every `API_STREAM_PUSH_MS`.
 //!
 //! Why not a server crate: the async ones need a runtime the rest of cpra does not have, and
 //! the blocking ones give no control over per-connection buffers and deadlines; the
