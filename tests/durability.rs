@@ -30,10 +30,9 @@ fn colours_of(log: &Path, monitor: &str) -> Vec<String> {
         .collect()
 }
 
-/// `flaky` on `flaky_port`, `steady` on `up_port`, every 300 ms, all colours to `codes.log`.
-fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {
-    let log = dir.join("codes.log");
-    let codes: String = ["red", "yellow", "green", "cyan", "gray"]
+/// A `codes:` block sending every colour to the log file `log`.
+fn log_codes(log: &Path) -> String {
+    ["red", "yellow", "green", "cyan", "gray"]
         .iter()
         .map(|c| {
             format!(
@@ -41,7 +40,12 @@ fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {
                 log.display()
             )
         })
-        .collect();
+        .collect()
+}
+
+/// `flaky` on `flaky_port`, `steady` on `up_port`, every 300 ms, all colours to `codes.log`.
+fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {
+    let codes = log_codes(&dir.join("codes.log"));
     let yaml = format!(
         "monitors:\n  - name: flaky\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {flaky_port}}}}}\n    codes:\n{codes}  - name: steady\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, config: {{host: 127.0.0.1, port: {up_port}}}}}\n    codes:\n{codes}"
     );
@@ -261,15 +265,7 @@ fn kill_9_during_an_intervention_counts_it_as_failed() {
     let state = dir.join("state");
     let log = dir.join("codes.log");
     let down = Port::closed();
-    let code_lines: String = ["red", "yellow", "green", "cyan", "gray"]
-        .iter()
-        .map(|c| {
-            format!(
-                "      {c}: {{notify: log, config: {{file: {}}}}}\n",
-                log.display()
-            )
-        })
-        .collect();
+    let code_lines = log_codes(&log);
     let yaml = format!(
         "monitors:\n  - name: svc\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {}}}}}\n    intervention:\n      action: exec\n      max_attempts: 1\n      target: {{command: [sleep, \"60\"], timeout: 90s}}\n    codes:\n{code_lines}",
         down.port

@@ -45,6 +45,18 @@ pub fn label(v: &str) -> String {
     s
 }
 
+/// One sample per colour of a `[u64; 5]` counted by `Colour as usize`.
+fn per_colour(out: &mut String, name: &str, counts: &[u64; 5]) {
+    for c in crate::config::model::Colour::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{colour=\"{}\"}} {}",
+            c.name(),
+            counts[c as usize]
+        );
+    }
+}
+
 fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram) {
     family(out, name, "histogram", help);
     for le in LE_S {
@@ -216,28 +228,14 @@ pub fn render(view: &View, counts: &[[u64; State::COUNT]; 8], per_monitor_forced
         "counter",
         "Codes sent to notifiers, by colour.",
     );
-    for c in crate::config::model::Colour::ALL {
-        let _ = writeln!(
-            o,
-            "cpra_codes_total{{colour=\"{}\"}} {}",
-            c.name(),
-            st.codes_sent[c as usize]
-        );
-    }
+    per_colour(o, "cpra_codes_total", &st.codes_sent);
     family(
         o,
         "cpra_codes_recorded_total",
         "counter",
         "Codes recorded only (dispatch: false), by colour.",
     );
-    for c in crate::config::model::Colour::ALL {
-        let _ = writeln!(
-            o,
-            "cpra_codes_recorded_total{{colour=\"{}\"}} {}",
-            c.name(),
-            st.codes_recorded[c as usize]
-        );
-    }
+    per_colour(o, "cpra_codes_recorded_total", &st.codes_recorded);
     family(
         o,
         "cpra_notifications_total",
