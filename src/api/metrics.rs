@@ -332,7 +332,8 @@ pub fn render(view: &View, counts: &[[u64; State::COUNT]; 8], per_monitor_forced
     let _ = writeln!(
         o,
         "cpra_last_tick_timestamp_seconds {}",
-        view.last_tick_wall_ms
+        view.common()
+            .last_tick_wall_ms
             .load(std::sync::atomic::Ordering::Relaxed) as f64
             / 1000.0
     );

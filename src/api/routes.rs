@@ -141,6 +141,9 @@ impl Api {
         v["timeout_s"] = json!(cat.timeout_ms[m as usize] as f64 / 1000.0);
         let (results, events, tracked) = {
             let s = self.view.shared();
+            if !self.view.is_latest() {
+                return Response::error(503, "the configuration was just reloaded; ask again");
+            }
             let results = s.history.of(m);
             let events: Vec<EventRecord> = s
                 .events
@@ -360,9 +363,74 @@ impl Api {
         }
     }
 
+    /// `POST /api/v1/reload`: asks for the configuration file to be read again. The answer
+    /// comes at once (a million monitors take seconds to load); `GET /api/v1/reload` tells
+    /// how it went.
+    fn reload(&self, req: &Request) -> Response {
+        if let Err(r) = self.authorized(req) {
+            return r;
+        }
+        let common = self.view.common();
+        let asked = common
+            .reload_requests
+            .lock()
+            .ok()
+            .and_then(|tx| tx.as_ref().map(|tx| tx.send(()).is_ok()));
+        match asked {
+            Some(true) => Response::json(
+                202,
+                json!({
+                    "result": "reload started: the file is read and checked, then applied at a tick boundary",
+                    "status": "/api/v1/reload",
+                })
+                .to_string(),
+            ),
+            _ => Response::error(
+                409,
+                "this cpra cannot reload (not started by `cpra run`, or stopping)",
+            ),
+        }
+    }
+
+    fn reload_status(&self) -> Response {
+        let status = self
+            .view
+            .common()
+            .reload
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        let Some(r) = status else {
+            return Response::json(
+                200,
+                json!({ "state": "none", "configuration": self.view.number }).to_string(),
+            );
+        };
+        let counts: serde_json::Map<String, Value> = r
+            .counts
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect();
+        Response::json(
+            200,
+            json!({
+                "attempt": r.attempt,
+                "state": r.state,
+                "started": rfc3339(r.started_wall_ms),
+                "finished": (r.finished_wall_ms > 0).then(|| rfc3339(r.finished_wall_ms)),
+                "errors": r.errors,
+                "warnings": r.warnings,
+                "monitors": counts,
+                "configuration": self.view.number,
+            })
+            .to_string(),
+        )
+    }
+
     fn healthz(&self) -> Response {
         let last = self
             .view
+            .common()
             .last_tick_wall_ms
             .load(std::sync::atomic::Ordering::Relaxed);
         let age = now_wall_ms().saturating_sub(last);
@@ -380,6 +448,8 @@ impl Api {
 
 impl Handler for Api {
     fn handle(&mut self, req: &Request) -> Response {
+        // After a reload, the new configuration's view: every id in this request is its.
+        self.view = self.view.latest();
         let path = req.path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').skip(1).collect();
         let get = req.method == "GET" || req.method == "HEAD";
@@ -407,6 +477,8 @@ impl Handler for Api {
                 )
                 .into_bytes(),
             },
+            ("POST", ["api", "v1", "reload"]) => self.reload(req),
+            (_, ["api", "v1", "reload"]) if get => self.reload_status(),
             ("POST", ["api", "v1", "monitors", name, action]) => {
                 self.write(req, &decode(name), action)
             }
@@ -432,7 +504,14 @@ impl Handler for Api {
             format!("event: summary\ndata: {}\n\n", self.summary_json())
         });
         let from = positions.iter().copied().min().unwrap_or(0);
-        let events = self.view.shared().events_since(from, 10_000);
+        let view = self.view.clone();
+        let events = {
+            let s = view.shared();
+            // Events are renumbered at a reload under this lock: the view taken under it
+            // names them right.
+            self.view = view.latest();
+            s.events_since(from, 10_000)
+        };
         let rendered: Vec<(u64, String)> = events
             .iter()
             .map(|e| {

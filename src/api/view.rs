@@ -142,6 +142,29 @@ impl History {
         evicted
     }
 
+    /// The same histories under new monitor ids (`map` gives `NONE` for a removed monitor,
+    /// whose history is dropped); with `n` at most [`HISTORY_MONITORS_MAX`] every monitor is
+    /// tracked, as at start.
+    fn renumbered(self, map: impl Fn(u32) -> u32, n: usize) -> History {
+        let mut out = History::default();
+        for slot in self.order {
+            let (m, ring, next, len) = &self.slots[slot as usize];
+            let new = map(*m);
+            if new == NONE || out.slot_of.contains_key(&new) {
+                continue;
+            }
+            out.slot_of.insert(new, out.slots.len() as u32);
+            out.order.push_back(out.slots.len() as u32);
+            out.slots.push((new, ring.clone(), *next, *len));
+        }
+        if n <= HISTORY_MONITORS_MAX {
+            for m in 0..n as u32 {
+                out.track(m);
+            }
+        }
+        out
+    }
+
     pub fn is_tracked(&self, m: u32) -> bool {
         self.slot_of.contains_key(&m)
     }
@@ -202,6 +225,21 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// At a reload: events and histories follow their monitors to their new ids; those of
+    /// removed monitors are dropped (the breaker's events stay).
+    fn renumber(&mut self, old_to_new: &[u32], n: usize) {
+        let map = |m: u32| old_to_new.get(m as usize).copied().unwrap_or(NONE);
+        self.events.retain_mut(|e| {
+            if e.monitor == NONE {
+                return true;
+            }
+            e.monitor = map(e.monitor);
+            e.monitor != NONE
+        });
+        let old = std::mem::take(&mut self.history);
+        self.history = old.renumbered(map, n);
+    }
+
     /// Transitions with `seq >= since`, oldest first, at most `max`.
     pub fn events_since(&self, since: u64, max: usize) -> Vec<EventRecord> {
         let first = self.events.front().map_or(since, |e| e.seq);
@@ -228,11 +266,20 @@ pub enum Command {
 
 pub type Reply = Result<String, String>;
 
-/// A command and, when the asker waits, where to answer.
-pub type Asked = (Command, Option<SyncSender<Reply>>);
+/// A command, the number of the view its monitor ids belong to, and, when the asker waits,
+/// where to answer.
+pub type Asked = (Command, u64, Option<SyncSender<Reply>>);
 
-/// The view shared by the engine (writer) and the API server (reader).
+/// The view of one configuration, shared by the engine (writer) and the API server (reader).
+///
+/// A reload does not change a view: the engine builds the next one (new catalog, cells carried
+/// over by name) and links it as the [`successor`](View::successor); the server moves to it at
+/// its next request. Monitor ids are only ever used with the view that gave them, so a request
+/// never mixes two configurations. What outlives a configuration (events, histories, the
+/// counters, the command channel) is in [`Common`], shared by every view.
 pub struct View {
+    /// Counts reloads: 0 for the configuration cpra started with.
+    pub number: u64,
     pub catalog: Arc<Catalog>,
     pub instance: Arc<str>,
     /// Wall clock ms at start.
@@ -240,12 +287,38 @@ pub struct View {
     /// Seconds the configuration took to load (`cpra_config_load_seconds`).
     pub config_load_s: f64,
     cells: Box<[(AtomicU64, AtomicU64)]>,
+    common: Arc<Common>,
+    /// Built on the first search or lookup by name (server side).
+    names: std::sync::OnceLock<NameIndex>,
+    successor: std::sync::OnceLock<Arc<View>>,
+}
+
+/// What every view of one run shares.
+pub struct Common {
     shared: Mutex<Shared>,
     /// Wall clock ms of the engine's last tick.
     pub last_tick_wall_ms: AtomicU64,
     commands: Mutex<Sender<Asked>>,
-    /// Built on the first search or lookup by name (server side).
-    names: std::sync::OnceLock<NameIndex>,
+    /// The last reload's outcome, for `GET /api/v1/reload`.
+    pub reload: Mutex<Option<ReloadStatus>>,
+    /// Where `POST /api/v1/reload` asks for one (set by `cpra run`; `None`: not offered).
+    pub reload_requests: Mutex<Option<Sender<()>>>,
+}
+
+/// A reload as the API reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// Counts reload attempts (1 for the first).
+    pub attempt: u64,
+    /// `running`, `applied` or `refused`.
+    pub state: &'static str,
+    pub started_wall_ms: u64,
+    pub finished_wall_ms: u64,
+    /// Why it was refused (every error, one per line), or empty.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// What changed, once applied (`unchanged`, `changed`, `restarted`, `added`, `removed`).
+    pub counts: Vec<(&'static str, u64)>,
 }
 
 /// The names laid out for search: one lower-case blob in monitor order (the catalog's arena
@@ -312,7 +385,15 @@ impl View {
                 shared.history.track(m);
             }
         }
+        let common = Arc::new(Common {
+            shared: Mutex::new(shared),
+            last_tick_wall_ms: AtomicU64::new(started_wall_ms),
+            commands: Mutex::new(tx),
+            reload: Mutex::new(None),
+            reload_requests: Mutex::new(None),
+        });
         let view = View {
+            number: 0,
             cells: (0..n)
                 .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
                 .collect(),
@@ -320,12 +401,75 @@ impl View {
             instance,
             started_wall_ms,
             config_load_s,
-            shared: Mutex::new(shared),
-            last_tick_wall_ms: AtomicU64::new(started_wall_ms),
-            commands: Mutex::new(tx),
+            common,
             names: std::sync::OnceLock::new(),
+            successor: std::sync::OnceLock::new(),
         };
         (Arc::new(view), rx)
+    }
+
+    /// Engine only, at a reload: the view of `catalog`, whose monitor `new` gets the cell of
+    /// this view's monitor `old` for each `(old, new)` of `carried` (the others start up), and
+    /// whose events and histories are renumbered by `old_to_new` (`NONE`: removed, dropped).
+    /// It is linked as this view's successor.
+    pub fn succeed(
+        &self,
+        catalog: Arc<Catalog>,
+        old_to_new: &[u32],
+        config_load_s: f64,
+    ) -> Arc<View> {
+        let n = catalog.len();
+        let cells: Box<[(AtomicU64, AtomicU64)]> = (0..n)
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect();
+        for (old, &new) in old_to_new.iter().enumerate() {
+            if new != NONE && (new as usize) < n {
+                let (a, b) = &self.cells[old];
+                cells[new as usize]
+                    .0
+                    .store(a.load(Ordering::Relaxed), Ordering::Relaxed);
+                cells[new as usize]
+                    .1
+                    .store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        let next = Arc::new(View {
+            number: self.number + 1,
+            catalog,
+            instance: self.instance.clone(),
+            started_wall_ms: self.started_wall_ms,
+            config_load_s,
+            cells,
+            common: self.common.clone(),
+            names: std::sync::OnceLock::new(),
+            successor: std::sync::OnceLock::new(),
+        });
+        // Under the lock, so that a reader holding it sees events and the view that names
+        // them from the same configuration.
+        let mut shared = self.shared();
+        shared.renumber(old_to_new, n);
+        let _ = self.successor.set(next.clone());
+        drop(shared);
+        next
+    }
+
+    /// No reload has replaced this view (yet).
+    pub fn is_latest(&self) -> bool {
+        self.successor.get().is_none()
+    }
+
+    /// The newest view: this one, or the one a reload put in its place.
+    pub fn latest(self: &Arc<View>) -> Arc<View> {
+        let mut v = self.clone();
+        while let Some(next) = v.successor.get() {
+            v = next.clone();
+        }
+        v
+    }
+
+    /// What every view of this run shares.
+    pub fn common(&self) -> &Common {
+        &self.common
     }
 
     pub fn len(&self) -> usize {
@@ -371,7 +515,7 @@ impl View {
 
     /// The shared part; a poisoned lock (a panicked holder) is still read, never a panic.
     pub fn shared(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.common.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Engine only: appends transitions and results in one lock.
@@ -399,14 +543,16 @@ impl View {
         }
     }
 
-    /// Server side: asks the engine, waiting up to `wait` for its answer.
+    /// Server side: asks the engine, waiting up to `wait` for its answer. The monitor ids in
+    /// `c` are this view's: if a reload replaced it meanwhile, the engine refuses the command.
     pub fn ask(&self, c: Command, wait: std::time::Duration) -> Reply {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let sent = self
+            .common
             .commands
             .lock()
             .map_err(|_| "the engine is gone".to_string())?
-            .send((c, Some(tx)));
+            .send((c, self.number, Some(tx)));
         if sent.is_err() {
             return Err("the engine is not running".into());
         }
@@ -416,8 +562,8 @@ impl View {
 
     /// Server side: a request that needs no answer.
     pub fn tell(&self, c: Command) {
-        if let Ok(tx) = self.commands.lock() {
-            let _ = tx.send((c, None));
+        if let Ok(tx) = self.common.commands.lock() {
+            let _ = tx.send((c, self.number, None));
         }
     }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod reloader;
+
 use crate::config::{self, LoadOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::limits::{STATUS_LINE_INTERVAL_MS, STOP_GRACE_MS};
@@ -451,7 +453,9 @@ pub fn run(args: &RunArgs) -> i32 {
     }
     // Signals are counted: the first stops cleanly, a second abandons checks in flight.
     let signals = Arc::new(AtomicUsize::new(0));
-    // SIGHUP (logrotate's habit) does not stop cpra: log files follow rotation by themselves.
+    // SIGHUP reloads the configuration (it never stops cpra).
+    let reload_requests = std::sync::mpsc::channel::<()>();
+    let hup = reload_requests.0.clone();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -464,9 +468,7 @@ pub fn run(args: &RunArgs) -> i32 {
                 .spawn(move || {
                     for sig in sigs.forever() {
                         if sig == signal_hook::consts::SIGHUP {
-                            crate::say!(
-                                "cpra: SIGHUP: log files are reopened by themselves when rotated; reloading the configuration is not built yet (restart to apply a new file)"
-                            );
+                            let _ = hup.send(());
                             continue;
                         }
                         seen.fetch_add(1, Ordering::Relaxed);
@@ -563,6 +565,25 @@ pub fn run(args: &RunArgs) -> i32 {
             return 1;
         }
     };
+    let (to_engine, answers) = engine.accept_reloads();
+    let started = reloader::start(
+        reloader::Source {
+            file: args.file.clone(),
+            strict: args.strict,
+            shard,
+        },
+        reloader::EngineLink {
+            running: engine.catalog_arc(),
+            to_engine,
+            answers,
+        },
+        engine.view(),
+        reload_requests,
+    );
+    if let Err(e) = started {
+        crate::say!("cpra: cannot start: the reloader: {e}");
+        return 1;
+    }
     notify_systemd("READY=1");
     let until = args.run_for.map(|d| Instant::now() + d);
     let status_every = if args.status_every.is_zero() {

@@ -58,6 +58,15 @@ impl Effects {
         self.notify.send(codes);
     }
 
+    /// A reload: see [`notify::Notify::renumber`].
+    pub fn renumber_notifiers(
+        &self,
+        specs: &[NotifierSpec],
+        alerting: crate::config::model::AlertingSpec,
+    ) {
+        self.notify.renumber(specs.to_vec(), alerting);
+    }
+
     pub fn notify_counters(&self) -> &std::sync::Arc<notify::Counters> {
         self.notify.counters()
     }

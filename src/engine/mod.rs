@@ -13,6 +13,7 @@
 //! only `Request`s and the read-only catalog. Scheduling is fixed-rate from the due time:
 //! dispatching or skipping a monitor moves its due time by whole intervals, never to "now".
 
+pub mod reload;
 pub mod snap;
 pub mod stats;
 
@@ -181,6 +182,118 @@ pub struct Engine {
     pending_inputs: Vec<Input>,
     /// Per monitor: colour of its last code + 1 (0: none), for the snapshot.
     last_colour: Vec<u8>,
+    /// How probe workers are started (again at a reload).
+    crew: Crew,
+    /// Reloads applied so far: interventions carry it (see [`reload`]).
+    era: u64,
+    /// Interventions started before a reload, still running: `(era, old id → id now)`.
+    era_jobs: Vec<(u64, rustc_hash::FxHashMap<u32, u32>)>,
+    /// Workers of an earlier configuration finishing their checks in flight, each with the
+    /// map from its ids to today's (`NONE`: the result is not wanted).
+    retiring: Vec<(WorkerHandle, Vec<u32>)>,
+    /// Where prepared reloads arrive (see [`Engine::accept_reloads`]).
+    reloads: Option<reload::Link>,
+}
+
+/// Parts of the engine that follow from a catalog alone: built off the engine thread for a
+/// reload.
+pub(crate) struct Parts {
+    life: lifecycle::Columns,
+    policies: Vec<Policy>,
+    interventions: Vec<Arc<InterventionSpec>>,
+    closers: Vec<Vec<u32>>,
+    breaker_notifiers: Vec<u32>,
+}
+
+impl Parts {
+    fn of(catalog: &Catalog) -> Parts {
+        let mut life = lifecycle::Columns::new(
+            &catalog.unhealthy_threshold,
+            &catalog.healthy_threshold,
+            &catalog.verify_checks,
+            &catalog.intervention_of,
+        );
+        life.pause_above = pause_above(catalog);
+        Parts {
+            life,
+            policies: catalog
+                .interventions
+                .iter()
+                .map(|i| Policy {
+                    max_attempts: i.max_attempts,
+                    cooldown_ms: i.cooldown.as_millis() as u64,
+                })
+                .collect(),
+            interventions: catalog
+                .interventions
+                .iter()
+                .map(|i| Arc::new(i.clone()))
+                .collect(),
+            closers: closers_of(catalog),
+            breaker_notifiers: breaker_notifiers_of(catalog),
+        }
+    }
+}
+
+/// What starting a probe worker takes besides the catalog.
+struct Crew {
+    /// Loaded on the first catalog with a TLS monitor.
+    tls: Option<TlsConfigs>,
+    ca_file: Option<std::path::PathBuf>,
+    cores: Vec<core_affinity::CoreId>,
+    in_flight: usize,
+}
+
+impl Crew {
+    /// Workers `indexes` for `catalog`, with a resolver of its names when it needs one.
+    fn spawn(
+        &mut self,
+        catalog: &Arc<Catalog>,
+        epoch: Instant,
+        indexes: std::ops::Range<usize>,
+    ) -> io::Result<Vec<WorkerHandle>> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Roots are loaded once, and only when some monitor speaks TLS.
+        if self.tls.is_none() && catalog.kinds.iter().any(|k| k.is_tls()) {
+            self.tls = Some(
+                TlsConfigs::load(self.ca_file.as_deref())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            );
+        }
+        // Names are resolved again now and then, and redirects may lead to new names: both
+        // happen on the resolver thread, never on a probe loop.
+        let needs_resolver = catalog
+            .targets
+            .iter()
+            .any(|t| t.host.parse::<std::net::IpAddr>().is_err())
+            || catalog
+                .specs
+                .iter()
+                .any(|s| matches!(s, crate::store::ProbeSpec::Http(h) if h.follow_redirects > 0));
+        let resolver = if needs_resolver {
+            Some(Resolver::start(&catalog.targets)?)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            let core = (!self.cores.is_empty()).then(|| self.cores[index % self.cores.len()]);
+            out.push(worker::spawn(
+                catalog.clone(),
+                epoch,
+                WorkerConfig {
+                    index,
+                    core,
+                    in_flight_max: self.in_flight,
+                    tls: self.tls.clone(),
+                    resolver: resolver.clone(),
+                },
+            )?);
+        }
+        Ok(out)
+    }
 }
 
 /// The engine's side of the API view: the command channel, which monitors keep a result
@@ -236,26 +349,13 @@ impl Engine {
             },
             |i| catalog.enabled[i],
         );
-        let mut life = lifecycle::Columns::new(
-            &catalog.unhealthy_threshold,
-            &catalog.healthy_threshold,
-            &catalog.verify_checks,
-            &catalog.intervention_of,
-        );
-        life.pause_above = pause_above(&catalog);
-        let policies = catalog
-            .interventions
-            .iter()
-            .map(|i| Policy {
-                max_attempts: i.max_attempts,
-                cooldown_ms: i.cooldown.as_millis() as u64,
-            })
-            .collect();
-        let interventions = catalog
-            .interventions
-            .iter()
-            .map(|i| Arc::new(i.clone()))
-            .collect();
+        let Parts {
+            life,
+            policies,
+            interventions,
+            closers,
+            breaker_notifiers,
+        } = Parts::of(&catalog);
         let workers_n = given.as_ref().map_or(cfg.workers, |w| w.len()).max(1);
         let in_flight = cfg
             .in_flight_per_worker
@@ -281,50 +381,15 @@ impl Engine {
                 ..Default::default()
             },
         )?;
-        let closers = closers_of(&catalog);
-        // Roots are loaded once, and only when some monitor speaks TLS.
-        let tls = if catalog.kinds.iter().any(|k| k.is_tls()) {
-            Some(
-                TlsConfigs::load(cfg.ca_file.as_deref())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
-            )
-        } else {
-            None
-        };
-        // Names are resolved again now and then, and redirects may lead to new names: both
-        // happen on the resolver thread, never on a probe loop.
-        let needs_resolver = catalog
-            .targets
-            .iter()
-            .any(|t| t.host.parse::<std::net::IpAddr>().is_err())
-            || catalog
-                .specs
-                .iter()
-                .any(|s| matches!(s, crate::store::ProbeSpec::Http(h) if h.follow_redirects > 0));
-        let resolver = if needs_resolver {
-            Some(Resolver::start(&catalog.targets)?)
-        } else {
-            None
+        let mut crew = Crew {
+            tls: None,
+            ca_file: cfg.ca_file.clone(),
+            cores,
+            in_flight,
         };
         let mut workers = given.unwrap_or_default();
-        for index in workers.len()..workers_n {
-            let core = if cores.is_empty() {
-                None
-            } else {
-                Some(cores[index % cores.len()])
-            };
-            workers.push(worker::spawn(
-                catalog.clone(),
-                epoch,
-                WorkerConfig {
-                    index,
-                    core,
-                    in_flight_max: in_flight,
-                    tls: tls.clone(),
-                    resolver: resolver.clone(),
-                },
-            )?);
-        }
+        let first = workers.len();
+        workers.extend(crew.spawn(&catalog, epoch, first..workers_n)?);
         // Windows that already ended are skipped; the rest start when their time comes.
         let maint_next = catalog
             .maintenance
@@ -373,6 +438,11 @@ impl Engine {
             scratch: Vec::new(),
             codes_out: Vec::new(),
             closers,
+            crew,
+            era: 0,
+            era_jobs: Vec::new(),
+            retiring: Vec::new(),
+            reloads: None,
             reminders: Default::default(),
             remind_default_ms: catalog
                 .alerting
@@ -381,7 +451,7 @@ impl Engine {
             instance: Arc::from(cfg.instance.as_str()),
             breaker_open: false,
             breaker_since_ms: 0,
-            breaker_notifiers: breaker_notifiers_of(&catalog),
+            breaker_notifiers,
             catalog,
             api: None,
         })
@@ -426,6 +496,11 @@ impl Engine {
             replies: Vec::new(),
         });
         view
+    }
+
+    /// The API's view of the configuration running now, once attached.
+    pub fn view(&self) -> Option<Arc<View>> {
+        self.api.as_ref().map(|a| a.view.clone())
     }
 
     fn wall_s(&self, now_ms: u64) -> u32 {
@@ -499,7 +574,7 @@ impl Engine {
         let Some(api) = self.api.as_mut() else {
             return;
         };
-        api.view.last_tick_wall_ms.store(
+        api.view.common().last_tick_wall_ms.store(
             self.wall_at_epoch_ms + now_ms,
             std::sync::atomic::Ordering::Relaxed,
         );
@@ -567,8 +642,13 @@ impl Engine {
                 break; // The rest next tick: a flood of commands cannot stall a tick.
             }
         }
-        for (c, reply) in batch {
-            let answer = self.command(c, now_ms);
+        for (c, number, reply) in batch {
+            let current = self.api.as_ref().map_or(0, |a| a.view.number);
+            let answer = if number == current {
+                self.command(c, now_ms)
+            } else {
+                Err("the configuration was reloaded while asking; ask again".into())
+            };
             if let (Some(r), Some(api)) = (reply, self.api.as_mut()) {
                 api.replies.push((r, answer));
             }
@@ -750,6 +830,7 @@ impl Engine {
     /// Runs one tick's work as if the engine clock read `now_ms`. `step` calls this with the
     /// real clock; benches drive a virtual clock through it. Time must not go backwards.
     pub fn step_at(&mut self, now_ms: u64) {
+        self.take_reload(now_ms);
         self.inputs.clear();
         self.inputs.append(&mut self.pending_inputs);
         self.collect_completions(now_ms);
@@ -775,43 +856,75 @@ impl Engine {
             let cap = self.workers[w].completions.capacity();
             self.workers[w].completions.pop_batch(&mut completions, cap);
             for c in &completions {
-                let m = c.monitor as usize;
-                if m >= self.in_flight.len()
-                    || self.in_flight[m] == 0
-                    || self.generation[m] != c.generation
-                {
-                    self.stats.late_dropped += 1;
-                    continue;
-                }
-                self.in_flight[m] = 0;
-                let reason = Reason::from_u8(c.reason);
-                self.stats.by_reason[reason as usize] += 1;
-                self.stats.checks += 1;
-                self.window_checks += 1;
-                self.checks[m] = self.checks[m].saturating_add(1);
-                if c.cert_days != NO_CERT {
-                    self.cert_days[m] = c.cert_days;
-                }
-                self.stats.lateness_us.record(u64::from(c.lateness_us));
-                self.window_lateness.record(u64::from(c.lateness_us));
-                self.stats.latency_us.record(u64::from(c.latency_us));
-                let kind = usize::from(self.catalog.kinds[m].0).min(stats::KINDS - 1);
-                self.stats.by_kind_reason[kind][reason as usize] += 1;
-                self.inputs.push(Input::Check {
-                    monitor: c.monitor,
-                    reason,
-                    status: c.status,
-                });
-                self.view_result(c.monitor, reason, c.status, c.latency_us, now_ms);
+                self.take_completion(c.monitor, c, now_ms);
+            }
+        }
+        // Workers of an earlier configuration: their ids mapped to today's.
+        let mut w = 0;
+        while w < self.retiring.len() {
+            completions.clear();
+            let finished = self.retiring[w].0.is_finished();
+            let cap = self.retiring[w].0.completions.capacity();
+            self.retiring[w]
+                .0
+                .completions
+                .pop_batch(&mut completions, cap);
+            for c in &completions {
+                let m = self.retiring[w]
+                    .1
+                    .get(c.monitor as usize)
+                    .copied()
+                    .unwrap_or(NONE);
+                self.take_completion(m, c, now_ms);
+            }
+            if finished && completions.is_empty() {
+                let (mut gone, _) = self.retiring.swap_remove(w);
+                gone.join();
+            } else {
+                w += 1;
             }
         }
         self.completions = completions;
     }
 
+    /// One result, for monitor `monitor` (its id now), accepted if that check is in flight.
+    fn take_completion(&mut self, monitor: u32, c: &Completion, now_ms: u64) {
+        let m = monitor as usize;
+        if m >= self.in_flight.len() || self.in_flight[m] == 0 || self.generation[m] != c.generation
+        {
+            self.stats.late_dropped += 1;
+            return;
+        }
+        self.in_flight[m] = 0;
+        let reason = Reason::from_u8(c.reason);
+        self.stats.by_reason[reason as usize] += 1;
+        self.stats.checks += 1;
+        self.window_checks += 1;
+        self.checks[m] = self.checks[m].saturating_add(1);
+        if c.cert_days != NO_CERT {
+            self.cert_days[m] = c.cert_days;
+        }
+        self.stats.lateness_us.record(u64::from(c.lateness_us));
+        self.window_lateness.record(u64::from(c.lateness_us));
+        self.stats.latency_us.record(u64::from(c.latency_us));
+        let kind = usize::from(self.catalog.kinds[m].0).min(stats::KINDS - 1);
+        self.stats.by_kind_reason[kind][reason as usize] += 1;
+        self.inputs.push(Input::Check {
+            monitor,
+            reason,
+            status: c.status,
+        });
+        self.view_result(monitor, reason, c.status, c.latency_us, now_ms);
+    }
+
     fn collect_outcomes(&mut self) {
-        while let Ok(o) = self.effects.outcomes.try_recv() {
+        while let Ok(mut o) = self.effects.outcomes.try_recv() {
             if self.stopping {
                 continue; // Killed by our own shutdown: not the monitor's doing.
+            }
+            match self.outcome_monitor(o.era, o.monitor) {
+                Some(m) => o.monitor = m,
+                None => continue, // Its monitor was removed by a reload.
             }
             if o.ok {
                 self.stats.interventions_succeeded += 1;
@@ -937,6 +1050,7 @@ impl Engine {
             self.stats.interventions_started += 1;
             self.effects.start_intervention(Job {
                 monitor: m,
+                era: self.era,
                 name: self.catalog.name(MonitorId(m)).to_string(),
                 spec: spec.clone(),
                 reason: Reason::from_u8(self.life.last_reason[m as usize]),
@@ -1264,12 +1378,16 @@ impl Engine {
         let mut aborted = false;
         loop {
             self.step();
-            if self.workers.iter().all(|w| w.is_finished()) {
+            if self.workers.iter().all(|w| w.is_finished()) && self.retiring.is_empty() {
                 break;
             }
             if !aborted && (t0.elapsed() >= grace || hurry()) {
                 aborted = true;
-                for w in &self.workers {
+                for w in self
+                    .workers
+                    .iter()
+                    .chain(self.retiring.iter().map(|(w, _)| w))
+                {
                     w.request_abort();
                 }
             }
@@ -1405,7 +1523,11 @@ fn closers_of(catalog: &Catalog) -> Vec<Vec<u32>> {
 impl Drop for Engine {
     /// An engine dropped without [`Engine::shutdown`] still stops its workers.
     fn drop(&mut self) {
-        for w in &self.workers {
+        for w in self
+            .workers
+            .iter()
+            .chain(self.retiring.iter().map(|(w, _)| w))
+        {
             w.request_stop();
         }
     }

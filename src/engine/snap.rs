@@ -47,6 +47,8 @@ enum ToWriter {
     },
     Slice(Vec<Record>),
     End,
+    /// Drop the snapshot being written (a reload changed the monitors under it).
+    Abort,
 }
 
 /// What a restore did.
@@ -137,6 +139,7 @@ fn write_loop(dir: &std::path::Path, rx: &Receiver<ToWriter>, back: &Sender<Vec<
                     return;
                 }
             }
+            ToWriter::Abort => current = None,
             ToWriter::End => match current.take().map(snapshot::Writer::finish) {
                 Some(Ok(_)) if failing => {
                     failing = false;
@@ -291,6 +294,23 @@ impl Engine {
             paused: u8::from(self.paused.contains(&(m as u32))),
             _pad: [0; 2],
         }
+    }
+
+    /// At a reload: the new monitors' keys; a snapshot being written is dropped and a new one
+    /// begins within a period.
+    pub(super) fn reload_snapshots(&mut self, keys: Vec<u64>, pulses: Vec<u64>, now_ms: u64) {
+        let Some(snap) = self.snap.as_mut() else {
+            return;
+        };
+        if snap.next.take().is_some()
+            && let Some(tx) = snap.to_writer.as_ref()
+        {
+            let _ = tx.send(ToWriter::Abort);
+        }
+        snap.keys = keys;
+        snap.pulses = pulses;
+        snap.dirty = true;
+        snap.next_write_ms = now_ms + SNAPSHOT_PERIOD_MS;
     }
 
     /// At a clean stop: waits for the writer, then writes the final snapshot itself.

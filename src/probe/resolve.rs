@@ -134,6 +134,10 @@ fn run(
     let refresh = Duration::from_millis(DNS_REFRESH_MS);
     let mut next_refresh = Instant::now() + refresh;
     loop {
+        if Arc::strong_count(&shared) == 1 {
+            // Every handle is gone (a reload replaced the workers that held them).
+            return;
+        }
         let wait = next_refresh.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
             Ok((host, port, waker)) => {

@@ -34,6 +34,9 @@ use docker::DockerHost;
 /// An intervention to run for a monitor.
 pub struct Job {
     pub monitor: u32,
+    /// Which configuration `monitor` is an id of (a reload renumbers monitors; the engine
+    /// maps an outcome of an earlier one to the monitor's id now).
+    pub era: u64,
     pub name: String,
     pub spec: Arc<InterventionSpec>,
     /// The last check's reason (the webhook's `{{reason}}`).
@@ -46,6 +49,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub monitor: u32,
+    /// The job's [`Job::era`].
+    pub era: u64,
     pub ok: bool,
     pub attempts: u32,
     pub detail: String,
@@ -151,6 +156,7 @@ pub fn run(rx: Receiver<JobMsg>, outcomes: Sender<Outcome>) {
             for (job, _) in waiting.drain(..) {
                 let _ = outcomes.send(Outcome {
                     monitor: job.monitor,
+                    era: job.era,
                     ok: false,
                     attempts: 0,
                     detail: "not run: cpra is shutting down".into(),
@@ -198,7 +204,7 @@ fn start_eligible(
         running.start(&claim);
         let (stop, outcomes2, done) = (stop.clone(), outcomes.clone(), done.clone());
         let back = claim.clone();
-        let monitor = job.monitor;
+        let (monitor, era) = (job.monitor, job.era);
         let spawned = std::thread::Builder::new()
             .name("cpra-intervention".into())
             .spawn(move || {
@@ -207,7 +213,7 @@ fn start_eligible(
                 let outcome =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &stop)))
                         .unwrap_or_else(|_| {
-                            failed(job.monitor, "internal error in the intervention")
+                            failed(job.monitor, job.era, "internal error in the intervention")
                         });
                 let _ = outcomes2.send(outcome);
                 let _ = done.send(claim);
@@ -215,14 +221,15 @@ fn start_eligible(
         if let Err(e) = spawned {
             running.end(&back);
             crate::say!("cpra: cannot start an intervention thread: {e}");
-            let _ = outcomes.send(failed(monitor, &format!("cannot start a thread: {e}")));
+            let _ = outcomes.send(failed(monitor, era, &format!("cannot start a thread: {e}")));
         }
     }
 }
 
-fn failed(monitor: u32, detail: &str) -> Outcome {
+fn failed(monitor: u32, era: u64, detail: &str) -> Outcome {
     Outcome {
         monitor,
+        era,
         ok: false,
         attempts: 0,
         detail: detail.to_string(),
@@ -249,6 +256,7 @@ fn run_job(job: &Job, stop: &AtomicBool) -> Outcome {
                 );
                 return Outcome {
                     monitor: job.monitor,
+                    era: job.era,
                     ok: true,
                     attempts: attempt,
                     detail: format!("succeeded on attempt {attempt}"),
@@ -270,6 +278,7 @@ fn run_job(job: &Job, stop: &AtomicBool) -> Outcome {
     }
     Outcome {
         monitor: job.monitor,
+        era: job.era,
         ok: false,
         attempts: attempts_max,
         detail,
@@ -401,6 +410,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         let job = Job {
             monitor: 3,
+            era: 0,
             name: "m".into(),
             reason: Reason::Timeout,
             instance: Arc::from("i"),

@@ -59,6 +59,13 @@ pub enum HubMsg {
     Ack(Vec<u64>),
     /// A lane finished its last deliveries.
     LaneDone,
+    /// A reload: the notifiers are now these (codes name them by index in this list). A
+    /// notifier equal to a running one keeps its lane, queue, storm window and firing set;
+    /// a new one gets a slot; one no longer listed delivers what it holds and is retired.
+    Renumber {
+        specs: Vec<NotifierSpec>,
+        alerting: AlertingSpec,
+    },
     Shutdown,
 }
 
@@ -70,6 +77,7 @@ pub struct Notify {
 }
 
 /// Where each notifier's codes go.
+#[derive(Clone, Copy)]
 struct Route {
     lane: usize,
     slot: usize,
@@ -77,9 +85,16 @@ struct Route {
 
 struct Hub {
     rx: Receiver<HubMsg>,
+    /// For lanes started by a reload.
+    tx: Sender<HubMsg>,
     outbox: Option<Outbox>,
     lanes: Vec<Sender<LaneMsg>>,
+    /// Slots per lane (a new slot's index in its lane).
+    lane_slots: Vec<usize>,
     routes: Vec<Route>,
+    /// The notifiers of the current configuration (what a reload compares with).
+    specs: Vec<NotifierSpec>,
+    cx: Context,
     keys: Vec<u64>,
     counters: Arc<Counters>,
     next_seq: u64,
@@ -103,30 +118,29 @@ impl Notify {
         let mut routes = Vec::with_capacity(specs.len());
         let now = Instant::now();
         for (i, spec) in specs.iter().enumerate() {
-            let n = build(spec, &cx).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let slot = new_slot(spec, &cx, &opts.alerting, now)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let lane = i % lanes_n;
             routes.push(Route {
                 lane,
                 slot: per_lane[lane].len(),
             });
-            let mut slot = Slot::new(n, storm_of(&opts.alerting), now);
-            slot.kind = super::kind_index(spec.type_name());
             per_lane[lane].push(slot);
         }
+        let lane_slots = per_lane.iter().map(Vec::len).collect();
         let mut lanes = Vec::with_capacity(lanes_n);
-        for (i, slots) in per_lane.into_iter().enumerate() {
-            let (ltx, lrx) = channel();
-            let (hub, c) = (tx.clone(), counters.clone());
-            std::thread::Builder::new()
-                .name(format!("cpra-notify-{i}"))
-                .spawn(move || lane::run(slots, lrx, hub, c))?;
-            lanes.push(ltx);
+        for slots in per_lane {
+            lanes.push(spawn_lane(lanes.len(), slots, &tx, &counters)?);
         }
         let mut hub = Hub {
             rx,
+            tx: tx.clone(),
             outbox,
             lanes,
+            lane_slots,
             routes,
+            specs: specs.to_vec(),
+            cx,
             keys: specs.iter().map(identity_key).collect(),
             counters: counters.clone(),
             next_seq: 1,
@@ -151,6 +165,11 @@ impl Notify {
         }
     }
 
+    /// A reload: codes sent from now on name notifiers by their index in `specs`.
+    pub fn renumber(&self, specs: Vec<NotifierSpec>, alerting: AlertingSpec) {
+        let _ = self.tx.send(HubMsg::Renumber { specs, alerting });
+    }
+
     /// Live counters (for the status line and the API).
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
@@ -173,6 +192,34 @@ impl Drop for Notify {
             self.finish();
         }
     }
+}
+
+/// A delivery slot for `spec`.
+fn new_slot(
+    spec: &NotifierSpec,
+    cx: &Context,
+    alerting: &AlertingSpec,
+    now: Instant,
+) -> Result<Slot, String> {
+    let n = build(spec, cx)?;
+    let mut slot = Slot::new(n, storm_of(alerting), now);
+    slot.kind = super::kind_index(spec.type_name());
+    Ok(slot)
+}
+
+/// Starts lane thread `i` with `slots`.
+fn spawn_lane(
+    i: usize,
+    slots: Vec<Slot>,
+    hub: &Sender<HubMsg>,
+    counters: &Arc<Counters>,
+) -> io::Result<Sender<LaneMsg>> {
+    let (ltx, lrx) = channel();
+    let (hub, c) = (hub.clone(), counters.clone());
+    std::thread::Builder::new()
+        .name(format!("cpra-notify-{i}"))
+        .spawn(move || lane::run(slots, lrx, hub, c))?;
+    Ok(ltx)
 }
 
 fn open_outbox(
@@ -252,13 +299,24 @@ impl Hub {
         }
     }
 
-    fn forward(&self, id: u32, seq: u64, code: Code) {
-        if let Some(r) = self.routes.get(id as usize) {
-            let _ = self.lanes[r.lane].send(LaneMsg::Code {
-                slot: r.slot,
-                seq,
-                code: Box::new(code),
-            });
+    fn forward(&mut self, id: u32, seq: u64, code: Code) {
+        let lane = self
+            .routes
+            .get(id as usize)
+            .and_then(|r| Some((self.lanes.get(r.lane)?, r.slot)));
+        match lane {
+            Some((lane, slot)) => {
+                let _ = lane.send(LaneMsg::Code {
+                    slot,
+                    seq,
+                    code: Box::new(code),
+                });
+            }
+            None => {
+                // A notifier that could not start after a reload: counted, not kept.
+                Counters::add(&self.counters.dropped, 1);
+                self.ack(&[seq]);
+            }
         }
     }
 
@@ -276,6 +334,11 @@ impl Hub {
                     HubMsg::Codes(c) => codes.extend(c),
                     HubMsg::Ack(a) => acks.extend(a),
                     HubMsg::LaneDone => {}
+                    HubMsg::Renumber { specs, alerting } => {
+                        // Codes before it name the old notifiers.
+                        self.store(std::mem::take(&mut codes));
+                        self.renumber(specs, &alerting);
+                    }
                     HubMsg::Shutdown => stop = true,
                 }
                 next = self.rx.try_recv().ok();
@@ -364,6 +427,94 @@ impl Hub {
         }
     }
 
+    fn renumber(&mut self, specs: Vec<NotifierSpec>, alerting: &AlertingSpec) {
+        let mut running: HashMap<&NotifierSpec, Vec<usize>> = HashMap::new();
+        for (i, s) in self.specs.iter().enumerate().rev() {
+            running.entry(s).or_default().push(i);
+        }
+        let now = Instant::now();
+        let mut routes = Vec::with_capacity(specs.len());
+        let mut kept = vec![false; self.specs.len()];
+        let mut fresh = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            match running.get_mut(spec).and_then(Vec::pop) {
+                Some(old) => {
+                    kept[old] = true;
+                    routes.push(Some(self.routes[old]));
+                }
+                None => {
+                    fresh.push(i);
+                    routes.push(None);
+                }
+            }
+        }
+        for i in fresh {
+            routes[i] = self.add_slot(&specs[i], alerting, now);
+        }
+        for (old, k) in kept.iter().enumerate() {
+            if !k {
+                let r = self.routes[old];
+                let _ = self.lanes[r.lane].send(LaneMsg::Retire { slot: r.slot });
+            }
+        }
+        // A notifier that could not start has no route: its codes are counted dropped.
+        self.routes = routes
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Route {
+                    lane: usize::MAX,
+                    slot: 0,
+                })
+            })
+            .collect();
+        self.keys = specs.iter().map(identity_key).collect();
+        self.specs = specs;
+    }
+
+    /// A slot for a notifier a reload added: on a new lane while there are fewer than
+    /// `NOTIFY_LANES_MAX`, else shared.
+    fn add_slot(
+        &mut self,
+        spec: &NotifierSpec,
+        alerting: &AlertingSpec,
+        now: Instant,
+    ) -> Option<Route> {
+        let slot = match new_slot(spec, &self.cx, alerting, now) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::say!(
+                    "cpra: reload: notifier {} cannot start: {e}; its codes are dropped",
+                    spec.type_name()
+                );
+                return None;
+            }
+        };
+        if self.lanes.len() < NOTIFY_LANES_MAX {
+            match spawn_lane(self.lanes.len(), vec![slot], &self.tx, &self.counters) {
+                Ok(l) => {
+                    self.lanes.push(l);
+                    self.lane_slots.push(1);
+                    return Some(Route {
+                        lane: self.lanes.len() - 1,
+                        slot: 0,
+                    });
+                }
+                Err(e) => {
+                    crate::say!("cpra: reload: cannot start a notifier lane: {e}");
+                    return None;
+                }
+            }
+        }
+        let lane = self.routes.len() % self.lanes.len();
+        let route = Route {
+            lane,
+            slot: self.lane_slots[lane],
+        };
+        self.lane_slots[lane] += 1;
+        let _ = self.lanes[lane].send(LaneMsg::Add(Box::new(slot)));
+        Some(route)
+    }
+
     fn shutdown(mut self) {
         let until = Instant::now() + self.grace;
         for l in &self.lanes {
@@ -377,7 +528,7 @@ impl Hub {
                 Ok(HubMsg::Ack(a)) => self.ack(&a),
                 Ok(HubMsg::LaneDone) => running -= 1,
                 Ok(HubMsg::Codes(c)) => self.store(c),
-                Ok(HubMsg::Shutdown) => {}
+                Ok(HubMsg::Shutdown | HubMsg::Renumber { .. }) => {}
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }

@@ -32,6 +32,11 @@ pub enum LaneMsg {
     },
     /// Deliver what can be delivered before `until`, then exit.
     Shutdown { until: Instant },
+    /// A reload added a notifier: it becomes the lane's next slot.
+    Add(Box<Slot>),
+    /// A reload removed the notifier in `slot`: it delivers what it holds and gets nothing
+    /// new; its periodic upkeep (Alertmanager's re-posts) stops, so its alerts expire.
+    Retire { slot: usize },
 }
 
 /// A code waiting in a lane, with its outbox sequence number.
@@ -334,6 +339,12 @@ pub fn run(
                             }
                         }
                         LaneMsg::Shutdown { until: u } => until = Some(u),
+                        LaneMsg::Add(slot) => slots.push(*slot),
+                        LaneMsg::Retire { slot } => {
+                            if let Some(s) = slots.get_mut(slot) {
+                                s.next_maintain = None;
+                            }
+                        }
                     }
                     next = rx.try_recv().ok();
                 }

@@ -1,0 +1,494 @@
+//! Hot reload: a new configuration swapped in at a tick boundary, the running state carried
+//! over by monitor name.
+//!
+//! Two halves, so that a million-monitor reload never stalls the tick loop for long:
+//! - [`prepare`] runs off the engine thread (the reloader's): it takes the validated new
+//!   catalog and the running one, matches monitors by name, decides for each what it keeps,
+//!   and builds everything that follows from the new catalog alone (lifecycle columns, first
+//!   phases, snapshot keys).
+//! - [`Engine::apply_reload`] runs on the engine thread between two ticks: it starts the new
+//!   workers, moves each kept monitor's state to its new id (plain column copies), renumbers
+//!   what refers to monitors (deadlines, reminders, pauses, windows, the API's events), hands
+//!   the notifier list to the outbox hub, and retires the old workers.
+//!
+//! What each monitor keeps (`docs/config.md`, "Reloading"):
+//! - **unchanged** (same name, every setting the same): its state, its schedule phase and its
+//!   check in flight;
+//! - **changed** (same name, type and target; another setting changed): its state and open
+//!   incident, with a new check cycle (its first check within one interval, at its phase);
+//! - **restarted** (same name, another type or target, or enabled/disabled flipped): starts
+//!   fresh, like a new one;
+//! - **added**: starts up, its first check spread over its first interval;
+//! - **removed**: stops; its result in flight and its intervention's outcome are dropped, and
+//!   no code is sent for it.
+//!
+//! Old workers finish their checks in flight on the old catalog and exit; their results come
+//! back under the old ids and are mapped to the new ones. Interventions carry the era (reloads
+//! so far) they started in, so an outcome finds its monitor after any number of reloads.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+
+use super::snap::pulse_identity;
+use super::{Engine, Parts};
+use crate::lifecycle::{Input, State};
+use crate::schedule::Schedule;
+use crate::snapshot::{FNV_START, fnv};
+use crate::store::{Catalog, MonitorId, NONE, first_due_ms};
+
+/// What a reload did to the monitors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub unchanged: usize,
+    pub changed: usize,
+    pub restarted: usize,
+    pub added: usize,
+    pub removed: usize,
+}
+
+impl Counts {
+    pub fn pairs(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("unchanged", self.unchanged as u64),
+            ("changed", self.changed as u64),
+            ("restarted", self.restarted as u64),
+            ("added", self.added as u64),
+            ("removed", self.removed as u64),
+        ]
+    }
+}
+
+/// A new configuration, ready to swap in.
+pub struct Prepared {
+    /// The catalog this was matched against (the engine refuses it if another is running).
+    old: Arc<Catalog>,
+    catalog: Arc<Catalog>,
+    parts: Parts,
+    /// Per old monitor: its new id when its state is carried (unchanged or changed), else
+    /// `NONE`.
+    old_to_new: Vec<u32>,
+    /// Per old monitor: unchanged (keeps its schedule phase too).
+    same: Vec<bool>,
+    /// Per new monitor: its phase within its interval.
+    phase: Vec<u32>,
+    /// Per new monitor: name key and pulse identity, for the snapshot.
+    keys: Vec<u64>,
+    pulses: Vec<u64>,
+    pub counts: Counts,
+    /// Seconds the new file took to load.
+    pub load_s: f64,
+}
+
+impl Prepared {
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
+/// The engine's end of the reloader's channel.
+pub(super) struct Link {
+    rx: Receiver<Prepared>,
+    done: Sender<Result<Counts, String>>,
+}
+
+/// Matches `new` against the running `old` by name and builds what the swap needs. Runs off
+/// the engine thread: about a second for a million monitors.
+pub fn prepare(old: Arc<Catalog>, new: crate::store::Catalog, load_s: f64) -> Prepared {
+    let catalog = Arc::new(new);
+    let n = catalog.len();
+    let mut by_name: rustc_hash::FxHashMap<&str, u32> = Default::default();
+    by_name.reserve(old.len());
+    for m in 0..old.len() as u32 {
+        by_name.insert(old.name(MonitorId(m)), m);
+    }
+    let (old_fp, new_fp) = (fingerprints(&old), fingerprints(&catalog));
+    let mut old_to_new = vec![NONE; old.len()];
+    let mut same = vec![false; old.len()];
+    let mut seen = vec![false; old.len()];
+    let mut counts = Counts::default();
+    for m in 0..n {
+        let Some(&o) = by_name.get(catalog.name(MonitorId(m as u32))) else {
+            counts.added += 1;
+            continue;
+        };
+        let (o, mu) = (o as usize, m);
+        seen[o] = true;
+        let enabled = (old.enabled[o], catalog.enabled[mu]);
+        if enabled.0 != enabled.1 || pulse_identity(&old, o) != pulse_identity(&catalog, mu) {
+            counts.restarted += 1;
+            continue;
+        }
+        old_to_new[o] = m as u32;
+        same[o] = old_fp[o] == new_fp[mu];
+        if same[o] {
+            counts.unchanged += 1;
+        } else {
+            counts.changed += 1;
+        }
+    }
+    counts.removed = seen.iter().filter(|s| !**s).count();
+    let phase = (0..n)
+        .map(|m| first_due_ms(catalog.name(MonitorId(m as u32)), catalog.interval_ms[m]))
+        .collect();
+    let keys = (0..n)
+        .map(|m| crate::store::shard::key(catalog.name(MonitorId(m as u32))))
+        .collect();
+    let pulses = (0..n).map(|m| pulse_identity(&catalog, m)).collect();
+    Prepared {
+        parts: Parts::of(&catalog),
+        old,
+        catalog,
+        old_to_new,
+        same,
+        phase,
+        keys,
+        pulses,
+        counts,
+        load_s,
+    }
+}
+
+/// Per monitor, a hash of every setting the engine and workers read for it (pulse, timing,
+/// thresholds, intervention, codes and their notifiers), comparable across catalogs (interned
+/// ids are not: the contents are hashed).
+fn fingerprints(cat: &Catalog) -> Vec<u64> {
+    let text = |s: String| fnv(FNV_START, s.as_bytes());
+    let specs: Vec<u64> = cat.specs.iter().map(|s| text(format!("{s:?}"))).collect();
+    let interventions: Vec<u64> = cat
+        .interventions
+        .iter()
+        .map(|i| text(format!("{i:?}")))
+        .collect();
+    let codes: Vec<u64> = cat
+        .code_routes
+        .iter()
+        .map(|routes| {
+            let mut t = String::new();
+            for r in routes {
+                let notifier = cat.notifiers.get(r.notifier as usize);
+                t.push_str(&format!("{notifier:?}/{}/{};", r.dispatch, r.remind_ms));
+            }
+            text(t)
+        })
+        .collect();
+    let of = |table: &[u64], id: u32| table.get(id as usize).copied().unwrap_or(0);
+    (0..cat.len())
+        .map(|m| {
+            let mut h = pulse_identity(cat, m);
+            for v in [
+                u64::from(cat.kinds[m].0),
+                u64::from(cat.enabled[m]),
+                u64::from(cat.interval_ms[m]),
+                u64::from(cat.timeout_ms[m]),
+                u64::from(cat.unhealthy_threshold[m]),
+                u64::from(cat.healthy_threshold[m]),
+                u64::from(cat.verify_checks[m]),
+                of(&specs, cat.spec_of[m]),
+                of(&interventions, cat.intervention_of[m]),
+                of(&codes, cat.codes_of[m]),
+            ] {
+                h = fnv(h, &v.to_le_bytes());
+            }
+            h
+        })
+        .collect()
+}
+
+/// The first time at or after `now` on the grid `base + phase + k * interval` (the times a
+/// monitor with this phase is due when it never stalled), as the schedule's wrapping ms.
+fn on_grid(base: u64, phase: u32, interval: u32, now: u64) -> u32 {
+    let first = base + u64::from(phase);
+    let interval = u64::from(interval.max(1));
+    let t = if now <= first {
+        first
+    } else {
+        first + (now - first).div_ceil(interval) * interval
+    };
+    t as u32
+}
+
+/// Carries `v[old]` to `out[new]` for every kept monitor.
+fn carry<T: Copy>(v: &[T], old_to_new: &[u32], fill: T, n: usize) -> Vec<T> {
+    let mut out = vec![fill; n];
+    for (o, &m) in old_to_new.iter().enumerate() {
+        if m != NONE {
+            out[m as usize] = v[o];
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// Opens the channel a reloader hands [`Prepared`] configurations to; each is applied at
+    /// the next tick boundary and answered on the returned receiver.
+    pub fn accept_reloads(&mut self) -> (Sender<Prepared>, Receiver<Result<Counts, String>>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done, answers) = std::sync::mpsc::channel();
+        self.reloads = Some(Link { rx, done });
+        (tx, answers)
+    }
+
+    /// The running catalog (what the next reload is prepared against).
+    pub fn catalog_arc(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// Applies a prepared reload if one is waiting (at the start of a tick).
+    pub(super) fn take_reload(&mut self, now_ms: u64) {
+        let Some(p) = self.reloads.as_ref().and_then(|l| l.rx.try_recv().ok()) else {
+            return;
+        };
+        let result = self.apply_reload(p, now_ms);
+        if let Some(l) = self.reloads.as_ref() {
+            let _ = l.done.send(result);
+        }
+    }
+
+    /// Swaps `p` in, as the module doc says. On an error (new workers cannot start) nothing
+    /// has changed.
+    pub fn apply_reload(&mut self, p: Prepared, now_ms: u64) -> Result<Counts, String> {
+        if !Arc::ptr_eq(&p.old, &self.catalog) {
+            return Err("prepared against another configuration than the one running".into());
+        }
+        let workers = self
+            .crew
+            .spawn(&p.catalog, self.epoch, 0..self.workers.len())
+            .map_err(|e| format!("cannot start the probe workers: {e}"))?;
+        let n = p.catalog.len();
+        let map = p.old_to_new.as_slice();
+        self.sched = self.schedule_for(&p, now_ms);
+        self.renumber(map); // Before the lifecycle moves: it reads the old states.
+        self.carry_life(p.parts.life, map);
+        self.generation = carry(&self.generation, map, 0, n);
+        self.in_flight = carry(&self.in_flight, map, 0, n);
+        self.checks = carry(&self.checks, map, 0, n);
+        self.cert_days = carry(&self.cert_days, map, crate::probe::worker::NO_CERT, n);
+        self.last_colour = carry(&self.last_colour, map, 0, n);
+        self.retire_workers(workers, map);
+        self.policies = p.parts.policies;
+        self.interventions = p.parts.interventions;
+        self.closers = p.parts.closers;
+        self.breaker_notifiers = p.parts.breaker_notifiers;
+        self.remind_default_ms = p
+            .catalog
+            .alerting
+            .remind_every
+            .map_or(0, |d| d.as_millis() as u64);
+        self.effects
+            .renumber_notifiers(&p.catalog.notifiers, p.catalog.alerting);
+        if let Some(api) = self.api.as_mut() {
+            api.view = api.view.succeed(p.catalog.clone(), map, p.load_s);
+            let shared = api.view.shared();
+            api.tracked = (0..n as u32)
+                .map(|m| shared.history.is_tracked(m))
+                .collect();
+        }
+        self.catalog = p.catalog;
+        self.era += 1;
+        self.reload_maintenance(now_ms);
+        self.reload_snapshots(p.keys, p.pulses, now_ms);
+        for &m in self.paused.iter() {
+            let c = m as usize / crate::limits::CHUNK_MONITORS;
+            self.sched.active[c] &= !(1u64 << (m as usize % crate::limits::CHUNK_MONITORS));
+        }
+        // Inputs this made (maintenance entered) go with the first tick's.
+        self.pending_inputs.append(&mut self.inputs);
+        Ok(p.counts)
+    }
+
+    /// The new schedule: unchanged monitors keep their due time; every other one is due next
+    /// on its phase's grid, within one interval.
+    fn schedule_for(&self, p: &Prepared, now_ms: u64) -> Schedule {
+        let n = p.catalog.len();
+        let mut new_to_old = vec![NONE; n];
+        for (o, &m) in p.old_to_new.iter().enumerate() {
+            if m != NONE && p.same[o] {
+                new_to_old[m as usize] = o as u32;
+            }
+        }
+        let cat = &p.catalog;
+        Schedule::starting_at(
+            n,
+            self.tick_ms as u32,
+            now_ms,
+            |i| match new_to_old[i] {
+                NONE => on_grid(self.clock_base_ms, p.phase[i], cat.interval_ms[i], now_ms),
+                o => self.sched.next_due_ms[o as usize],
+            },
+            |i| cat.enabled[i],
+        )
+    }
+
+    /// The lifecycle columns of the new catalog, with each kept monitor's state copied in.
+    fn carry_life(&mut self, mut life: crate::lifecycle::Columns, map: &[u32]) {
+        let old = &self.life;
+        for (o, &m) in map.iter().enumerate() {
+            if m == NONE {
+                continue;
+            }
+            let m = m as usize;
+            life.state[m] = old.state[o];
+            life.failures[m] = old.failures[o];
+            life.successes[m] = old.successes[o];
+            life.incident[m] = old.incident[o];
+            life.attempts[m] = old.attempts[o];
+            life.last_intervention_ms[m] = old.last_intervention_ms[o];
+            life.verify_left[m] = old.verify_left[o];
+            life.incident_start_ms[m] = old.incident_start_ms[o];
+            life.last_reason[m] = old.last_reason[o];
+            life.last_status[m] = old.last_status[o];
+        }
+        life.held = old.held;
+        life.breaker_open = old.breaker_open;
+        life.failing = (0..life.len())
+            .filter(|&m| life.state(m as u32).is_failing())
+            .count() as u64;
+        self.life = life;
+    }
+
+    /// Everything else that names monitors by id, renumbered (what names a removed monitor is
+    /// dropped).
+    fn renumber(&mut self, map: &[u32]) {
+        let to = |m: u32| map.get(m as usize).copied().unwrap_or(NONE);
+        for slot in &mut self.deadlines {
+            slot.retain_mut(|(m, _, _)| {
+                *m = to(*m);
+                *m != NONE
+            });
+        }
+        // Interventions running now finish under this era's ids.
+        let running: rustc_hash::FxHashMap<u32, u32> = (0..map.len() as u32)
+            .filter(|&o| self.life.state(o) == State::Intervening)
+            .map(|o| (o, to(o)))
+            .collect();
+        for (_, m) in self.era_jobs.iter_mut() {
+            for v in m.values_mut() {
+                *v = if *v == NONE { NONE } else { to(*v) };
+            }
+        }
+        self.era_jobs.push((self.era, running));
+        self.era_jobs
+            .retain(|(_, m)| m.values().any(|v| *v != NONE));
+        let reminders = std::mem::take(&mut self.reminders);
+        self.reminders = reminders
+            .into_iter()
+            .filter_map(|std::cmp::Reverse((due, m, inc, period))| {
+                let m = to(m);
+                (m != NONE).then_some(std::cmp::Reverse((due, m, inc, period)))
+            })
+            .collect();
+        self.maint_active = self
+            .maint_active
+            .iter()
+            .filter_map(|&(end, m)| Some((end, to(m))).filter(|(_, m)| *m != NONE))
+            .collect();
+        self.maint_depth = self
+            .maint_depth
+            .iter()
+            .filter_map(|(&m, &d)| Some((to(m), d)).filter(|(m, _)| *m != NONE))
+            .collect();
+        self.paused = self
+            .paused
+            .iter()
+            .map(|&m| to(m))
+            .filter(|m| *m != NONE)
+            .collect();
+        let renumber_input = |i: &mut Input| -> bool {
+            let m = match i {
+                Input::Check { monitor, .. }
+                | Input::InterventionDone { monitor, .. }
+                | Input::MaintenanceStart { monitor }
+                | Input::MaintenanceEnd { monitor } => monitor,
+            };
+            *m = to(*m);
+            *m != NONE
+        };
+        self.pending_inputs.retain_mut(renumber_input);
+        self.inputs.retain_mut(renumber_input);
+        if let Some(api) = self.api.as_mut() {
+            api.to_track = api
+                .to_track
+                .iter()
+                .map(|&m| to(m))
+                .filter(|m| *m != NONE)
+                .collect();
+            api.windows = api
+                .windows
+                .iter()
+                .filter_map(|&(s, e, m)| Some((s, e, to(m))).filter(|w| w.2 != NONE))
+                .collect();
+        }
+    }
+
+    /// The new workers take over; the old ones finish their checks in flight and exit, their
+    /// results mapped to today's ids.
+    fn retire_workers(&mut self, workers: Vec<crate::probe::worker::WorkerHandle>, map: &[u32]) {
+        for (_, m) in self.retiring.iter_mut() {
+            for v in m.iter_mut() {
+                *v = if *v == NONE {
+                    NONE
+                } else {
+                    map.get(*v as usize).copied().unwrap_or(NONE)
+                };
+            }
+        }
+        for w in std::mem::replace(&mut self.workers, workers) {
+            w.request_stop();
+            self.retiring.push((w, map.to_vec()));
+        }
+    }
+
+    /// Configured maintenance windows of the new file: those not begun wait for their start;
+    /// one under way is entered now unless its monitor is in maintenance already (a window
+    /// under way from the old file runs to its end).
+    fn reload_maintenance(&mut self, now_ms: u64) {
+        let wall = self.wall_at_epoch_ms + now_ms;
+        let windows = &self.catalog.maintenance;
+        self.maint_next = windows
+            .iter()
+            .position(|(_, w)| w.start_unix_ms > wall)
+            .unwrap_or(windows.len());
+        let under_way: Vec<(u64, u32)> = windows[..self.maint_next]
+            .iter()
+            .map(|(m, w)| (w.start_unix_ms + w.duration.as_millis() as u64, m.0))
+            .filter(|&(end, m)| end > wall && !self.maint_depth.contains_key(&m))
+            .collect();
+        for (end, m) in under_way {
+            self.maint_enter(m);
+            self.maint_active.push((end, m));
+        }
+    }
+
+    /// Outcomes of interventions started before a reload: the monitor's id now, or `None`.
+    pub(super) fn outcome_monitor(&mut self, era: u64, monitor: u32) -> Option<u32> {
+        if era == self.era {
+            return Some(monitor);
+        }
+        let i = self.era_jobs.iter().position(|(e, _)| *e == era)?;
+        let m = self.era_jobs[i].1.remove(&monitor)?;
+        if self.era_jobs[i].1.is_empty() {
+            self.era_jobs.swap_remove(i);
+        }
+        (m != NONE).then_some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_keeps_the_phase_and_never_goes_back() {
+        assert_eq!(on_grid(0, 7, 100, 0), 7);
+        assert_eq!(on_grid(0, 7, 100, 7), 7);
+        assert_eq!(on_grid(0, 7, 100, 8), 107);
+        assert_eq!(on_grid(1000, 7, 100, 5_050), 5_107);
+        assert_eq!(on_grid(0, 0, 0, 5), 5, "a zero interval counts as 1 ms");
+    }
+
+    #[test]
+    fn carry_moves_kept_values_and_fills_the_rest() {
+        let v = [10u32, 20, 30];
+        assert_eq!(carry(&v, &[2, NONE, 0], 0, 4), vec![30, 0, 10, 0]);
+    }
+}
