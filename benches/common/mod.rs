@@ -10,15 +10,21 @@ pub const N: usize = 1_000_000;
 
 /// `n` TCP monitors `m-0` .. `m-{n-1}`, 60 s interval, over 200 hosts and 50 ports.
 pub fn tcp_catalog(n: usize) -> Catalog {
+    tcp_catalog_with(0..n, |_| 60)
+}
+
+/// TCP monitors `m-{i}` for `i` in `ids`, every `interval_s(i)` seconds, over 200 hosts and 50
+/// ports (the same target for the same `i`).
+pub fn tcp_catalog_with(ids: std::ops::Range<usize>, interval_s: impl Fn(usize) -> u64) -> Catalog {
     let mut b = StoreBuilder::new();
-    for i in 0..n {
+    for i in ids {
         b.add(MonitorSpec {
             index: i,
             line: 0,
             name: format!("m-{i}"),
             enabled: true,
             pulse: PulseSpec {
-                interval: Duration::from_secs(60),
+                interval: Duration::from_secs(interval_s(i)),
                 timeout: Duration::from_secs(5),
                 unhealthy_threshold: 3,
                 healthy_threshold: None,

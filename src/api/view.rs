@@ -165,6 +165,11 @@ impl History {
         out
     }
 
+    /// The monitors whose results are kept.
+    pub fn tracked(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slot_of.keys().copied()
+    }
+
     pub fn is_tracked(&self, m: u32) -> bool {
         self.slot_of.contains_key(&m)
     }
@@ -286,12 +291,15 @@ pub struct View {
     pub started_wall_ms: u64,
     /// Seconds the configuration took to load (`cpra_config_load_seconds`).
     pub config_load_s: f64,
-    cells: Box<[(AtomicU64, AtomicU64)]>,
+    cells: Cells,
     common: Arc<Common>,
     /// Built on the first search or lookup by name (server side).
     names: std::sync::OnceLock<NameIndex>,
     successor: std::sync::OnceLock<Arc<View>>,
 }
+
+/// Per-monitor cells: two words a monitor.
+pub type Cells = Box<[(AtomicU64, AtomicU64)]>;
 
 /// What every view of one run shares.
 pub struct Common {
@@ -394,9 +402,7 @@ impl View {
         });
         let view = View {
             number: 0,
-            cells: (0..n)
-                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-                .collect(),
+            cells: View::blank_cells(n),
             catalog,
             instance,
             started_wall_ms,
@@ -412,16 +418,16 @@ impl View {
     /// this view's monitor `old` for each `(old, new)` of `carried` (the others start up), and
     /// whose events and histories are renumbered by `old_to_new` (`NONE`: removed, dropped).
     /// It is linked as this view's successor.
+    /// `cells` come from [`View::blank_cells`] (made off the engine thread).
     pub fn succeed(
         &self,
         catalog: Arc<Catalog>,
+        cells: Cells,
         old_to_new: &[u32],
         config_load_s: f64,
     ) -> Arc<View> {
         let n = catalog.len();
-        let cells: Box<[(AtomicU64, AtomicU64)]> = (0..n)
-            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-            .collect();
+        assert_eq!(cells.len(), n, "cells for every monitor");
         for (old, &new) in old_to_new.iter().enumerate() {
             if new != NONE && (new as usize) < n {
                 let (a, b) = &self.cells[old];
@@ -456,6 +462,13 @@ impl View {
     /// No reload has replaced this view (yet).
     pub fn is_latest(&self) -> bool {
         self.successor.get().is_none()
+    }
+
+    /// Cells for `n` monitors, all up.
+    pub fn blank_cells(n: usize) -> Cells {
+        (0..n)
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect()
     }
 
     /// The newest view: this one, or the one a reload put in its place.

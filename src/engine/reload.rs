@@ -74,6 +74,11 @@ pub struct Prepared {
     /// Per new monitor: name key and pulse identity, for the snapshot.
     keys: Vec<u64>,
     pulses: Vec<u64>,
+    /// The engine's per-monitor columns for the new catalog, written (so their pages are
+    /// mapped) here rather than on the engine thread at the swap.
+    columns: Columns,
+    /// The API view's cells for the new catalog.
+    cells: crate::api::view::Cells,
     pub counts: Counts,
     /// Seconds the new file took to load.
     pub load_s: f64,
@@ -82,6 +87,34 @@ pub struct Prepared {
 impl Prepared {
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+}
+
+/// Per-monitor columns of the engine for the new catalog, at their fresh values.
+struct Columns {
+    generation: Vec<u32>,
+    in_flight: Vec<u8>,
+    checks: Vec<u32>,
+    cert_days: Vec<i32>,
+    last_colour: Vec<u8>,
+    /// The API's "results kept" flags.
+    tracked: Vec<bool>,
+}
+
+/// `n` copies of `v` in memory already written (a zeroed allocation would be mapped lazily,
+/// page by page, by whoever writes it first: the engine, at the swap).
+fn written<T: Copy>(n: usize, v: T) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    out.resize(n, v);
+    std::hint::black_box(&mut out);
+    out
+}
+
+/// Writes every element of `v` once (see [`written`]).
+fn rewrite<T: Copy>(v: &mut [T]) {
+    std::hint::black_box(&mut *v);
+    if let Some(&first) = v.first() {
+        v.fill(first);
     }
 }
 
@@ -134,8 +167,29 @@ pub fn prepare(old: Arc<Catalog>, new: crate::store::Catalog, load_s: f64) -> Pr
         .map(|m| crate::store::shard::key(catalog.name(MonitorId(m as u32))))
         .collect();
     let pulses = (0..n).map(|m| pulse_identity(&catalog, m)).collect();
+    let mut parts = Parts::of(&catalog);
+    let l = &mut parts.life;
+    rewrite(&mut l.state);
+    rewrite(&mut l.failures);
+    rewrite(&mut l.successes);
+    rewrite(&mut l.incident);
+    rewrite(&mut l.attempts);
+    rewrite(&mut l.last_intervention_ms);
+    rewrite(&mut l.verify_left);
+    rewrite(&mut l.incident_start_ms);
+    rewrite(&mut l.last_reason);
+    rewrite(&mut l.last_status);
     Prepared {
-        parts: Parts::of(&catalog),
+        cells: crate::api::View::blank_cells(n),
+        columns: Columns {
+            generation: written(n, 0),
+            in_flight: written(n, 0),
+            checks: written(n, 0),
+            cert_days: written(n, crate::probe::worker::NO_CERT),
+            last_colour: written(n, 0),
+            tracked: written(n, false),
+        },
+        parts,
         old,
         catalog,
         old_to_new,
@@ -207,15 +261,15 @@ fn on_grid(base: u64, phase: u32, interval: u32, now: u64) -> u32 {
     t as u32
 }
 
-/// Carries `v[old]` to `out[new]` for every kept monitor.
-fn carry<T: Copy>(v: &[T], old_to_new: &[u32], fill: T, n: usize) -> Vec<T> {
-    let mut out = vec![fill; n];
+/// Replaces the column `v` by `out` with `v[old]` carried to `out[new]` for every kept
+/// monitor; returns the old column.
+fn carry<T: Copy>(v: &mut Vec<T>, old_to_new: &[u32], mut out: Vec<T>) -> Vec<T> {
     for (o, &m) in old_to_new.iter().enumerate() {
         if m != NONE {
             out[m as usize] = v[o];
         }
     }
-    out
+    std::mem::replace(v, out)
 }
 
 impl Engine {
@@ -247,23 +301,42 @@ impl Engine {
     /// Swaps `p` in, as the module doc says. On an error (new workers cannot start) nothing
     /// has changed.
     pub fn apply_reload(&mut self, p: Prepared, now_ms: u64) -> Result<Counts, String> {
+        self.apply_reload_with(p, now_ms, None)
+    }
+
+    /// [`Engine::apply_reload`] with the new configuration's workers given (detached ones, as
+    /// [`Engine::with_workers`] takes: tests and benches play them), as many as today's.
+    pub fn apply_reload_with(
+        &mut self,
+        p: Prepared,
+        now_ms: u64,
+        given: Option<Vec<crate::probe::worker::WorkerHandle>>,
+    ) -> Result<Counts, String> {
         if !Arc::ptr_eq(&p.old, &self.catalog) {
             return Err("prepared against another configuration than the one running".into());
         }
-        let workers = self
-            .crew
-            .spawn(&p.catalog, self.epoch, 0..self.workers.len())
-            .map_err(|e| format!("cannot start the probe workers: {e}"))?;
-        let n = p.catalog.len();
+        let workers = match given {
+            Some(w) if w.len() == self.workers.len() => w,
+            Some(_) => return Err("as many workers as running ones are needed".into()),
+            None => self
+                .crew
+                .spawn(&p.catalog, self.epoch, 0..self.workers.len())
+                .map_err(|e| format!("cannot start the probe workers: {e}"))?,
+        };
         let map = p.old_to_new.as_slice();
-        self.sched = self.schedule_for(&p, now_ms);
+        let sched = self.schedule_for(&p, now_ms);
+        let old_sched = std::mem::replace(&mut self.sched, sched);
         self.renumber(map); // Before the lifecycle moves: it reads the old states.
-        self.carry_life(p.parts.life, map);
-        self.generation = carry(&self.generation, map, 0, n);
-        self.in_flight = carry(&self.in_flight, map, 0, n);
-        self.checks = carry(&self.checks, map, 0, n);
-        self.cert_days = carry(&self.cert_days, map, crate::probe::worker::NO_CERT, n);
-        self.last_colour = carry(&self.last_colour, map, 0, n);
+        let old_life = self.carry_life(p.parts.life, map);
+        let c = p.columns;
+        let mut old_tracked = Vec::new();
+        let old_columns = (
+            carry(&mut self.generation, map, c.generation),
+            carry(&mut self.in_flight, map, c.in_flight),
+            carry(&mut self.checks, map, c.checks),
+            carry(&mut self.cert_days, map, c.cert_days),
+            carry(&mut self.last_colour, map, c.last_colour),
+        );
         self.retire_workers(workers, map);
         self.policies = p.parts.policies;
         self.interventions = p.parts.interventions;
@@ -277,13 +350,17 @@ impl Engine {
         self.effects
             .renumber_notifiers(&p.catalog.notifiers, p.catalog.alerting);
         if let Some(api) = self.api.as_mut() {
-            api.view = api.view.succeed(p.catalog.clone(), map, p.load_s);
-            let shared = api.view.shared();
-            api.tracked = (0..n as u32)
-                .map(|m| shared.history.is_tracked(m))
-                .collect();
+            api.view = api.view.succeed(p.catalog.clone(), p.cells, map, p.load_s);
+            old_tracked = std::mem::replace(&mut api.tracked, c.tracked);
+            for m in api.view.shared().history.tracked() {
+                api.tracked[m as usize] = true;
+            }
         }
-        self.catalog = p.catalog;
+        let old_catalog = std::mem::replace(&mut self.catalog, p.catalog);
+        // Freeing a million monitors' columns takes milliseconds: not on the engine thread.
+        let _ = std::thread::Builder::new()
+            .name("cpra-reload-free".into())
+            .spawn(move || drop((old_sched, old_life, old_columns, old_catalog, old_tracked)));
         self.era += 1;
         self.reload_maintenance(now_ms);
         self.reload_snapshots(p.keys, p.pulses, now_ms);
@@ -319,8 +396,13 @@ impl Engine {
         )
     }
 
-    /// The lifecycle columns of the new catalog, with each kept monitor's state copied in.
-    fn carry_life(&mut self, mut life: crate::lifecycle::Columns, map: &[u32]) {
+    /// The lifecycle columns of the new catalog, with each kept monitor's state copied in;
+    /// returns the old ones.
+    fn carry_life(
+        &mut self,
+        mut life: crate::lifecycle::Columns,
+        map: &[u32],
+    ) -> crate::lifecycle::Columns {
         let old = &self.life;
         for (o, &m) in map.iter().enumerate() {
             if m == NONE {
@@ -343,7 +425,7 @@ impl Engine {
         life.failing = (0..life.len())
             .filter(|&m| life.state(m as u32).is_failing())
             .count() as u64;
-        self.life = life;
+        std::mem::replace(&mut self.life, life)
     }
 
     /// Everything else that names monitors by id, renumbered (what names a removed monitor is
@@ -488,7 +570,10 @@ mod tests {
 
     #[test]
     fn carry_moves_kept_values_and_fills_the_rest() {
-        let v = [10u32, 20, 30];
-        assert_eq!(carry(&v, &[2, NONE, 0], 0, 4), vec![30, 0, 10, 0]);
+        let mut v = vec![10u32, 20, 30];
+        let old = carry(&mut v, &[2, NONE, 0], written(4, 0));
+        assert_eq!(v, vec![30, 0, 10, 0]);
+        assert_eq!(old, vec![10, 20, 30]);
+        assert_eq!(written(3, 7u8), vec![7, 7, 7]);
     }
 }
