@@ -300,3 +300,68 @@ fn a_broken_file_changes_nothing_and_the_api_says_why() {
     let (status, v) = post(&addr, "/api/v1/monitors/held/resume", Some(TOKEN), "");
     assert_eq!(status, 200, "commands use the new configuration's ids: {v}");
 }
+
+/// A monitor removed while firing in Alertmanager: its alert is resolved there (not left to
+/// be re-posted for ever); a kept one keeps firing; a new notifier added by the reload gets
+/// its codes.
+#[test]
+fn a_removed_monitor_resolves_its_alertmanager_alert_and_new_notifiers_start() {
+    let Some(am) = services::require_alertmanager() else {
+        return; // SKIPPED (printed): Alertmanager not installed and CPRA_ALLOW_SKIP=1.
+    };
+    let dir = services::fresh_dir("reload-am").unwrap();
+    let (state, cfg, log2) = (
+        dir.join("state"),
+        dir.join("monitors.yaml"),
+        dir.join("second.log"),
+    );
+    let down = Port::closed();
+    let am_monitor = |name: &str| {
+        format!(
+            "  - name: {name}\n    pulse_check: {{type: tcp, interval: 300ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {}}}}}\n    codes:\n      red: {{notify: alertmanager, config: {{url: \"{}\"}}}}\n",
+            down.port,
+            am.url()
+        )
+    };
+    let firing = || -> Vec<String> {
+        match am.alerts() {
+            Ok(Value::Array(a)) => {
+                let mut names: Vec<String> = a
+                    .iter()
+                    .filter(|x| x["status"]["state"] == "active")
+                    .map(|x| x["labels"]["monitor"].as_str().unwrap_or("").to_string())
+                    .collect();
+                names.sort();
+                names
+            }
+            _ => Vec::new(),
+        }
+    };
+    write(&cfg, &[am_monitor("db"), am_monitor("cache")]);
+    let cpra = Cpra::start(&cfg, &state, &["--listen", "none"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || firing() == ["cache", "db"]),
+        "{:?}\n{}",
+        am.alerts(),
+        cpra.stderr()
+    );
+    write(
+        &cfg,
+        &[am_monitor("db"), monitor("fresh", down.port, 300, &log2)],
+    );
+    hup(&cpra);
+    assert!(
+        wait_until(Duration::from_secs(10), || firing() == ["db"]),
+        "the removed monitor's alert is resolved: {:?}\n{}",
+        am.alerts(),
+        cpra.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || colours_of(&log2, "fresh")
+            == ["yellow", "red"]),
+        "the new log notifier delivers: {:?}\n{}",
+        codes(&log2),
+        cpra.stderr()
+    );
+    assert_eq!(firing(), ["db"], "the kept one keeps firing");
+}

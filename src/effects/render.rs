@@ -205,6 +205,12 @@ pub fn texts(code: &Code) -> (String, String, String, String) {
             "none".into(),
             format!("{name}: circuit breaker closed"),
         ),
+        Cause::Removed => (
+            format!("{name} was removed from the configuration; its incident is closed"),
+            "incident closed by a reload; the monitor is no longer checked".into(),
+            "none; add it back to check it again".into(),
+            format!("{name}: removed by a configuration reload (or its target changed) while its incident was open"),
+        ),
         Cause::Reminder => (
             format!("{name} is still down ({failed})"),
             "incident still open".into(),

@@ -324,6 +324,9 @@ impl Engine {
                 .map_err(|e| format!("cannot start the probe workers: {e}"))?,
         };
         let map = p.old_to_new.as_slice();
+        self.close_dropped(map, now_ms);
+        // Sent under the old notifier numbering, before the hub hears of the new one.
+        self.flush_codes();
         let sched = self.schedule_for(&p, now_ms);
         let old_sched = std::mem::replace(&mut self.sched, sched);
         self.renumber(map); // Before the lifecycle moves: it reads the old states.
@@ -371,6 +374,35 @@ impl Engine {
         // Inputs this made (maintenance entered) go with the first tick's.
         self.pending_inputs.append(&mut self.inputs);
         Ok(p.counts)
+    }
+
+    /// Monitors whose state is not carried (removed, or restarted on another target) with an
+    /// open incident: the notifiers holding that incident (PagerDuty, Alertmanager) get a green
+    /// that closes it, so it does not stay open (or firing) forever. No one else hears of it.
+    fn close_dropped(&mut self, map: &[u32], now_ms: u64) {
+        for (o, &m) in map.iter().enumerate() {
+            let state = self.life.state(o as u32);
+            let codes = self.catalog.codes_of[o];
+            if m != NONE || codes == NONE || !(state.is_failing() || state == State::Verifying) {
+                continue;
+            }
+            let e = crate::lifecycle::Event {
+                monitor: o as u32,
+                from: state,
+                to: State::Up,
+                colour: Some(crate::config::model::Colour::Green),
+                cause: crate::lifecycle::Cause::Removed,
+                reason: crate::probe::reason::Reason::from_u8(self.life.last_reason[o]),
+                status: self.life.last_status[o],
+                failures: self.life.failures[o],
+                at_ms: now_ms,
+                incident_ms: self.life.incident_start_ms[o],
+            };
+            for k in 0..self.closers[codes as usize].len() {
+                let n = self.closers[codes as usize][k];
+                self.push_code(n, &e, crate::config::model::Colour::Green, false);
+            }
+        }
     }
 
     /// The new schedule: unchanged monitors keep their due time; every other one is due next

@@ -97,10 +97,13 @@ pub enum Cause {
     InterventionsPaused,
     /// Not a monitor's: the circuit breaker let interventions run again.
     InterventionsResumed,
+    /// Not a transition: a reload removed the monitor (or gave it another target) while its
+    /// incident was open; the notifiers holding the incident get this green.
+    Removed,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 14] = [
+    pub const ALL: [Cause; 15] = [
         Cause::FirstFailure,
         Cause::ThresholdReached,
         Cause::InterventionStarted,
@@ -115,6 +118,7 @@ impl Cause {
         Cause::Reminder,
         Cause::InterventionsPaused,
         Cause::InterventionsResumed,
+        Cause::Removed,
     ];
 
     pub fn from_name(s: &str) -> Option<Cause> {
@@ -137,6 +141,7 @@ impl Cause {
             Cause::Reminder => "reminder",
             Cause::InterventionsPaused => "interventions_paused",
             Cause::InterventionsResumed => "interventions_resumed",
+            Cause::Removed => "removed",
         }
     }
 }
