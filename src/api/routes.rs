@@ -375,7 +375,7 @@ impl Api {
             .reload_requests
             .lock()
             .ok()
-            .and_then(|tx| tx.as_ref().map(|tx| tx.send(()).is_ok()));
+            .and_then(|tx| tx.as_ref().map(|tx| tx.send("the API").is_ok()));
         match asked {
             Some(true) => Response::json(
                 202,

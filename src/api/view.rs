@@ -310,7 +310,7 @@ pub struct Common {
     /// The last reload's outcome, for `GET /api/v1/reload`.
     pub reload: Mutex<Option<ReloadStatus>>,
     /// Where `POST /api/v1/reload` asks for one (set by `cpra run`; `None`: not offered).
-    pub reload_requests: Mutex<Option<Sender<()>>>,
+    pub reload_requests: Mutex<Option<Sender<&'static str>>>,
 }
 
 /// A reload as the API reports it.

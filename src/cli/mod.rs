@@ -454,7 +454,7 @@ pub fn run(args: &RunArgs) -> i32 {
     // Signals are counted: the first stops cleanly, a second abandons checks in flight.
     let signals = Arc::new(AtomicUsize::new(0));
     // SIGHUP reloads the configuration (it never stops cpra).
-    let reload_requests = std::sync::mpsc::channel::<()>();
+    let reload_requests = std::sync::mpsc::channel::<&'static str>();
     let hup = reload_requests.0.clone();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -468,7 +468,7 @@ pub fn run(args: &RunArgs) -> i32 {
                 .spawn(move || {
                     for sig in sigs.forever() {
                         if sig == signal_hook::consts::SIGHUP {
-                            let _ = hup.send(());
+                            let _ = hup.send("SIGHUP");
                             continue;
                         }
                         seen.fetch_add(1, Ordering::Relaxed);

@@ -33,13 +33,13 @@ pub struct EngineLink {
     pub answers: Receiver<Result<Counts, String>>,
 }
 
-/// Starts the reloader on the requests `rx` (a `()` asks for a reload; `tx` is its sending
-/// end, given to the API). `view` (when the API runs) gets each reload's status.
+/// Starts the reloader on the requests `rx` (each names who asks for a reload; `tx` is its
+/// sending end, given to the API). `view` (when the API runs) gets each reload's status.
 pub fn start(
     src: Source,
     link: EngineLink,
     view: Option<Arc<View>>,
-    (tx, rx): (Sender<()>, Receiver<()>),
+    (tx, rx): (Sender<&'static str>, Receiver<&'static str>),
 ) -> std::io::Result<()> {
     if let Some(v) = &view
         && let Ok(mut r) = v.common().reload_requests.lock()
@@ -52,9 +52,9 @@ pub fn start(
     Ok(())
 }
 
-fn run(src: &Source, mut link: EngineLink, view: Option<Arc<View>>, rx: &Receiver<()>) {
+fn run(src: &Source, mut link: EngineLink, view: Option<Arc<View>>, rx: &Receiver<&'static str>) {
     let mut attempt = 0u64;
-    while rx.recv().is_ok() {
+    while let Ok(who) = rx.recv() {
         while rx.try_recv().is_ok() {} // Folded into this one.
         attempt += 1;
         let mut status = ReloadStatus {
@@ -64,7 +64,7 @@ fn run(src: &Source, mut link: EngineLink, view: Option<Arc<View>>, rx: &Receive
             ..Default::default()
         };
         publish(&view, &status);
-        crate::say!("cpra: reloading {}", src.file.display());
+        crate::say!("cpra: reloading {} (asked by {who})", src.file.display());
         match reload_once(src, &mut link) {
             Ok((counts, warnings, secs)) => {
                 for w in &warnings {
