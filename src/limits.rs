@@ -178,6 +178,10 @@ pub const CONFIG_DEPTH_MAX: usize = 64;
 pub const CONFIG_CHUNK_BYTES: usize = 1 << 20;
 /// Slices parsed ahead of the one being delivered, per loader thread (bounds loader memory).
 pub const CONFIG_CHUNKS_AHEAD_PER_THREAD: usize = 2;
+/// Block a large configuration file is scanned in (to find where to cut it), in bytes; also
+/// the most text before the `monitors` list that a sliced read takes (more: the whole file is
+/// read at once).
+pub const CONFIG_PLAN_BLOCK_BYTES: usize = 8 << 20;
 /// Most threads one configuration load uses.
 pub const CONFIG_LOAD_THREADS_MAX: usize = 8;
 /// Longest monitor name, in bytes.

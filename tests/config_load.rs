@@ -772,6 +772,25 @@ fn parallel_and_sequential_readers_agree() {
                 assert_eq!(seen, want_seen, "chunk {chunk}, threads {threads}");
             }
         }
+        // From a file, read a slice at a time (the scan in blocks of whole lines).
+        let path = std::env::temp_dir().join(format!(
+            "cpra-sliced-{}-{item_anchors}-{tail_trap}-{crlf}.yaml",
+            std::process::id()
+        ));
+        std::fs::write(&path, &text).unwrap();
+        for (chunk, block) in [(300, 400), (1000, 512), (4096, 0), (64, 1 << 20)] {
+            let opts = LoadOptions {
+                threads: 2,
+                chunk_bytes: chunk,
+                block_bytes: block,
+                forbid_fallback,
+                ..LoadOptions::default()
+            };
+            let mut seen = Vec::new();
+            let got = cpra::config::load_file(&path, &opts, &mut |s| seen.push(s));
+            assert_eq!(got, want, "file, chunk {chunk}, block {block}");
+            assert_eq!(seen, want_seen, "file, chunk {chunk}, block {block}");
+        }
         // With errors, both report the same errors in the same order.
         let bad = text.replace("port: 5}", "port: 99999}");
         let run_bad = |threads: usize| {
@@ -786,6 +805,22 @@ fn parallel_and_sequential_readers_agree() {
         let seq = run_bad(1).expect_err("errors");
         assert_eq!(seq.total(), 50);
         assert_eq!(run_bad(2).expect_err("errors"), seq);
+        // A syntax error in a late slice of a file: the sliced reader gives up and the
+        // whole-file reader reports it, as from memory.
+        let broken = format!("{}  - name: \"unterminated\n", tricky_file(false, false));
+        std::fs::write(&path, &broken).unwrap();
+        let opts = LoadOptions {
+            threads: 2,
+            chunk_bytes: 256,
+            block_bytes: 512,
+            ..LoadOptions::default()
+        };
+        let from_file = cpra::config::load_file(&path, &opts, &mut |_| ()).expect_err("syntax");
+        let from_memory =
+            load_bytes(broken.as_bytes(), Format::Yaml, &opts, &mut |_| ()).expect_err("syntax");
+        assert_eq!(from_file, from_memory);
+        assert!(from_file.to_string().contains("syntax"), "{from_file}");
+        let _ = std::fs::remove_file(&path);
     }
 }
 

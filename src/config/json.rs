@@ -89,6 +89,16 @@ pub(crate) fn load<'de>(
     })
 }
 
+/// Reads a large JSON file a slice at a time: not built yet (`None`: read it whole).
+pub(crate) fn load_sliced(
+    _file: &std::fs::File,
+    _len: usize,
+    _opts: &LoadOptions,
+    _col: &mut Collector<'_>,
+) -> Option<Result<(), ConfigError>> {
+    None
+}
+
 /// Lowers a batch (returned for recycling) or records an issue.
 fn consume<'de>(
     msg: Msg<'de>,

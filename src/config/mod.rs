@@ -16,6 +16,7 @@ mod error;
 mod json;
 mod lower;
 mod node;
+mod source;
 pub mod support;
 mod text;
 mod yaml;
@@ -53,6 +54,10 @@ pub struct LoadOptions {
     /// Slice size for the parallel YAML reader, in bytes; 0 = the default. For tests.
     #[doc(hidden)]
     pub chunk_bytes: usize,
+    /// Block size for scanning a large file read a slice at a time, in bytes; 0 = the default.
+    /// For tests.
+    #[doc(hidden)]
+    pub block_bytes: usize,
     /// Fail instead of falling back to the sequential YAML reader. For tests of the parallel one.
     #[doc(hidden)]
     pub forbid_fallback: bool,
@@ -127,12 +132,30 @@ pub fn load_file(
             meta.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {shown}: {e}")))?;
     let (format, gz) = Format::from_path(path);
+    let mut col = Collector::new(sink, opts.strict);
+    if !gz {
+        // A large file is read a slice at a time when its shape allows (never whole).
+        let file =
+            std::fs::File::open(path).map_err(|e| fail(format!("cannot read {shown}: {e}")))?;
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        let sliced = match format {
+            Format::Yaml => yaml::load_sliced(&file, len, opts, &mut col),
+            Format::Json => json::load_sliced(&file, len, opts, &mut col),
+        };
+        if let Some(res) = sliced {
+            if let Err(e) = res {
+                col.issue(true, e);
+            }
+            return col.finish();
+        }
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {shown}: {e}")))?;
     if gz && !is_gzip(&bytes) {
         return Err(fail(format!("{shown} ends in .gz but is not gzip data")));
     }
-    load_bytes(&bytes, format, opts, sink)
+    load_into(&bytes, format, opts, &mut col);
+    col.finish()
 }
 
 /// Loads a configuration held in memory. Gzip data (by its magic bytes) is decompressed first.
@@ -143,11 +166,20 @@ pub fn load_bytes(
     opts: &LoadOptions,
     sink: &mut dyn FnMut(MonitorSpec),
 ) -> Result<LoadReport, LoadErrors> {
+    let mut col = Collector::new(sink, opts.strict);
+    load_into(bytes, format, opts, &mut col);
+    col.finish()
+}
+
+fn load_into(bytes: &[u8], format: Format, opts: &LoadOptions, col: &mut Collector<'_>) {
     if is_gzip(bytes) {
-        let plain = gunzip(bytes).map_err(|m| LoadErrors::one(ConfigError::file("", None, m)))?;
-        return load_plain(&plain, format, opts, sink);
+        match gunzip(bytes) {
+            Ok(plain) => load_plain(&plain, format, opts, col),
+            Err(m) => col.issue(true, ConfigError::file("", None, m)),
+        }
+        return;
     }
-    load_plain(bytes, format, opts, sink)
+    load_plain(bytes, format, opts, col);
 }
 
 /// Loads `path` into a `Vec` (convenience for tests and `cpra check`).
@@ -186,28 +218,26 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn load_plain(
-    bytes: &[u8],
-    format: Format,
-    opts: &LoadOptions,
-    sink: &mut dyn FnMut(MonitorSpec),
-) -> Result<LoadReport, LoadErrors> {
+fn load_plain(bytes: &[u8], format: Format, opts: &LoadOptions, col: &mut Collector<'_>) {
     if bytes.len() as u64 > CONFIG_FILE_BYTES_MAX {
-        return Err(LoadErrors::one(ConfigError::file(
-            "",
-            None,
-            format!("configuration is larger than {CONFIG_FILE_BYTES_MAX} bytes"),
-        )));
+        col.issue(
+            true,
+            ConfigError::file(
+                "",
+                None,
+                format!("configuration is larger than {CONFIG_FILE_BYTES_MAX} bytes"),
+            ),
+        );
+        return;
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let mut col = Collector::new(sink, opts.strict);
     // The Go original loads an empty file as no monitors; so does cpra, saying so.
     if bytes.iter().all(u8::is_ascii_whitespace) {
         col.issue(
             opts.strict,
             ConfigError::file("", None, "the file is empty: no monitors to run"),
         );
-        return col.finish();
+        return;
     }
 
     let fatal = match format {
@@ -225,7 +255,7 @@ fn load_plain(
                         ),
                     ))
                 }
-                None => yaml::load(text, opts, &mut col).err(),
+                None => yaml::load(text, opts, col).err(),
             },
             Err(e) => {
                 let at = e.valid_up_to();
@@ -243,12 +273,11 @@ fn load_plain(
                 ))
             }
         },
-        Format::Json => json::load(bytes, opts, &mut col).err(),
+        Format::Json => json::load(bytes, opts, col).err(),
     };
     if let Some(e) = fatal {
         col.issue(true, e);
     }
-    col.finish()
 }
 
 /// Collects lowered monitors in file order: error cap, duplicate names, delivery to the sink

@@ -35,11 +35,12 @@ use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 use crate::config::error::ConfigError;
 use crate::config::lower::{Dialect, Item, lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style, apply_merges};
+use crate::config::source::Source;
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{
     CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX, CONFIG_ERRORS_MAX,
-    CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX,
+    CONFIG_NODES_PER_MONITOR_MAX, CONFIG_PLAN_BLOCK_BYTES, CONFIG_STRING_BYTES_MAX,
 };
 
 type Chars<'t> = std::iter::Chain<std::str::Chars<'t>, std::str::Chars<'t>>;
@@ -591,9 +592,10 @@ pub(crate) fn load(
         opts.chunk_bytes
     };
     if threads >= 2 && text.len() >= 2 * chunk_bytes {
-        let planned = plan(text, chunk_bytes);
+        let src = Source::Memory(text.as_bytes());
+        let planned = plan(&src, chunk_bytes);
         if let Some(plan) = &planned
-            && parallel(text, plan, threads, opts, col)
+            && parallel(&src, plan, threads, opts, col)
         {
             return Ok(());
         }
@@ -641,9 +643,60 @@ pub(crate) fn load(
     }
 }
 
+/// Reads a large YAML file a slice at a time (see [`Source`]): `None` when the file is not
+/// one the parallel reader takes (then the caller reads it whole, and that path reports any
+/// problem), else what [`load`] returns. Whatever was delivered before a `None` is skipped by
+/// the whole-file pass ([`Collector::restart`]).
+pub(crate) fn load_sliced(
+    file: &std::fs::File,
+    len: usize,
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
+) -> Option<Result<(), ConfigError>> {
+    let threads = opts.effective_threads();
+    let chunk_bytes = if opts.chunk_bytes == 0 {
+        CONFIG_CHUNK_BYTES
+    } else {
+        opts.chunk_bytes
+    };
+    if threads < 2 || len < 2 * chunk_bytes {
+        return None;
+    }
+    let src = Source::File {
+        file,
+        len,
+        block: opts.block_bytes,
+    };
+    // A byte-order mark (the whole-file path strips it) or gzip data (it unpacks it).
+    let magic = src.bytes(0, 3.min(len))?;
+    if magic.starts_with(b"\xef\xbb\xbf") || magic.starts_with(&[0x1f, 0x8b]) {
+        return None;
+    }
+    let planned = plan(&src, chunk_bytes);
+    if let Some(plan) = &planned
+        && parallel(&src, plan, threads, opts, col)
+    {
+        return Some(Ok(()));
+    }
+    if opts.forbid_fallback {
+        let why = if planned.is_some() {
+            "a slice was rejected"
+        } else {
+            "no plan"
+        };
+        return Some(Err(ConfigError::file(
+            "",
+            None,
+            format!("sliced YAML reader fell back: {why}"),
+        )));
+    }
+    col.restart();
+    None
+}
+
 /// A proposed cut of the file.
 struct Plan<'t> {
-    head: &'t str,
+    head: Cow<'t, str>,
     /// Column of the list's `- `.
     column: usize,
     head_lines: u32,
@@ -660,16 +713,12 @@ struct Slice {
     newlines: usize,
 }
 
-/// Finds the head and the candidate cuts, or `None` when the file does not have the shape
-/// (block list of monitors under a top-level mapping, `\n` line ends).
-fn plan(text: &str, chunk_bytes: usize) -> Option<Plan<'_>> {
-    let bytes = text.as_bytes();
-    // A lone CR is a YAML line break that the cut arithmetic below does not count.
-    if memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n')) {
-        return None;
-    }
+/// Where the `monitors` list starts in `head` (the file's first bytes): its byte offset, the
+/// line it is on, its column, and whether the text before it defines anchors.
+fn list_start(head: &str) -> Option<(usize, u32, usize, bool)> {
+    let bytes = head.as_bytes();
     // Parse up to the start of the `monitors` list to learn its line.
-    let mut r = Reader::new("", text, LineMap::IDENTITY);
+    let mut r = Reader::new("", head, LineMap::IDENTITY);
     if !matches!(r.next().ok()?.0, Event::StreamStart) {
         return None;
     }
@@ -703,13 +752,33 @@ fn plan(text: &str, chunk_bytes: usize) -> Option<Plan<'_>> {
         head_end += memchr::memchr(b'\n', &bytes[head_end..])? + 1;
     }
     let column = bytes[head_end..].iter().take_while(|&&b| b == b' ').count();
-    let is_entry = |at: usize| -> bool {
-        bytes.get(at) == Some(&b'-')
-            && matches!(bytes.get(at + 1), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
-    };
-    if !is_entry(head_end + column) {
+    if !is_entry(bytes, head_end + column) {
         return None;
     }
+    Some((
+        head_end,
+        u32::try_from(list_line - 1).ok()?,
+        column,
+        head_anchors,
+    ))
+}
+
+/// `- ` (or a lone `-`) at `at`: an element of a block list.
+fn is_entry(bytes: &[u8], at: usize) -> bool {
+    bytes.get(at) == Some(&b'-')
+        && matches!(bytes.get(at + 1), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// Finds the head and the candidate cuts, or `None` when the file does not have the shape
+/// (block list of monitors under a top-level mapping, `\n` line ends). The text is scanned a
+/// block at a time, so a file source is never resident whole.
+fn plan<'t>(src: &Source<'t>, chunk_bytes: usize) -> Option<Plan<'t>> {
+    let probe = src.prefix(CONFIG_PLAN_BLOCK_BYTES)?;
+    let (head_end, head_lines, column, head_anchors) = list_start(&probe)?;
+    let head = match probe {
+        Cow::Borrowed(t) => Cow::Borrowed(&t[..head_end]),
+        Cow::Owned(t) => Cow::Owned(t[..head_end].to_string()),
+    };
     // Candidate cuts: every later line that starts with `column` spaces and "- ".
     let mut needle = Vec::with_capacity(column + 2);
     needle.push(b'\n');
@@ -717,53 +786,73 @@ fn plan(text: &str, chunk_bytes: usize) -> Option<Plan<'_>> {
     needle.push(b'-');
     let finder = memchr::memmem::Finder::new(&needle);
     let mut slices = Vec::new();
-    let mut start = head_end;
-    let mut items = 1usize;
-    let mut first_index = 0usize;
-    for pos in finder.find_iter(&bytes[head_end..]) {
-        let line_start = head_end + pos + 1;
-        if !is_entry(line_start + column) {
-            continue;
+    let (mut start, mut items, mut first_index) = (head_end, 1usize, 0usize);
+    // Newlines from `head_end` to `counted`, and to the current slice's start.
+    let (mut newlines, mut counted, mut newlines_at_start) = (0usize, head_end, 0usize);
+    let mut lone_cr = false;
+    let scanned = src.for_each_block(head_end, |off, block| {
+        let bytes = block.as_bytes();
+        // A lone CR is a YAML line break that the cut arithmetic below does not count.
+        if memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n')) {
+            lone_cr = true;
+            return false;
         }
-        if line_start - start >= chunk_bytes {
-            slices.push(Slice {
-                start,
-                end: line_start,
-                first_index,
-                items,
-                first_line: 0,
-                newlines: 0,
-            });
-            first_index += items;
-            start = line_start;
-            items = 1;
-        } else {
-            items += 1;
+        // A block starts a line: the first one at the list's first element (not a cut).
+        let at_start = (off > head_end
+            && is_entry(bytes, column)
+            && bytes
+                .get(..column)
+                .is_some_and(|c| c.iter().all(|&b| b == b' ')))
+        .then_some(0);
+        let found = finder.find_iter(bytes).map(|pos| pos + 1);
+        for line_start in at_start.into_iter().chain(found).map(|p| off + p) {
+            if !is_entry(bytes, line_start - off + column) {
+                continue;
+            }
+            if line_start - start >= chunk_bytes {
+                newlines += bytecount_newlines(&bytes[counted.max(off) - off..line_start - off]);
+                counted = line_start;
+                slices.push(Slice {
+                    start,
+                    end: line_start,
+                    first_index,
+                    items,
+                    first_line: 0,
+                    newlines: newlines - newlines_at_start,
+                });
+                newlines_at_start = newlines;
+                first_index += items;
+                start = line_start;
+                items = 1;
+            } else {
+                items += 1;
+            }
         }
+        newlines += bytecount_newlines(&bytes[counted.max(off) - off..]);
+        counted = off + bytes.len();
+        true
+    });
+    if !scanned || lone_cr {
+        return None;
     }
     slices.push(Slice {
         start,
-        end: bytes.len(),
+        end: src.len(),
         first_index,
         items,
         first_line: 0,
-        newlines: 0,
+        newlines: newlines - newlines_at_start,
     });
     if slices.len() < 2 {
         return None;
     }
-    let head_lines = u32::try_from(list_line - 1).ok()?;
     let mut line = head_lines.checked_add(1)?;
     for s in &mut slices {
-        s.newlines = bytes[s.start..s.end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
         s.first_line = line;
         line = line.checked_add(u32::try_from(s.newlines).ok()?)?;
     }
     Some(Plan {
-        head: &text[..head_end],
+        head,
         column,
         head_lines,
         head_anchors,
@@ -771,11 +860,15 @@ fn plan(text: &str, chunk_bytes: usize) -> Option<Plan<'_>> {
     })
 }
 
+fn bytecount_newlines(b: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', b).count()
+}
+
 type SliceResult = Result<(Vec<Item>, FileIssues, JobOut), JobFail>;
 
 /// Parses the slices on `threads` threads and delivers them in order. `false`: fall back.
 fn parallel(
-    text: &str,
+    src: &Source<'_>,
     plan: &Plan<'_>,
     threads: usize,
     opts: &LoadOptions,
@@ -790,9 +883,11 @@ fn parallel(
     let (tx, rx) = mpsc::channel::<(usize, usize, SliceResult)>();
     let work = |k: usize, mut items: Vec<Item>| -> SliceResult {
         let s = &plan.slices[k];
+        // From a file: read now, parsed, dropped (only the slices in flight are resident).
+        let body = src.slice(s.start, s.end).ok_or(JobFail::Rejected)?;
         let job = Job {
-            head: plan.head,
-            body: &text[s.start..s.end],
+            head: &plan.head,
+            body: &body,
             lines: LineMap {
                 head_lines: plan.head_lines,
                 body_first_line: s.first_line,
