@@ -16,7 +16,7 @@
 //!
 //! `unsafe` is denied everywhere but where it was measured to matter, each use with a
 //! `// SAFETY:` comment and a test: the SPSC ring, ICMP's receive buffer and socket options,
-//! and mapping the snapshot file.
+//! mapping the snapshot file, and `malloc_trim` after a configuration load.
 #![deny(unsafe_code)]
 
 /// Writes one line to stderr and never panics: a closed or full stderr (a supervisor that

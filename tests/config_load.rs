@@ -900,9 +900,50 @@ fn json_pipeline_matches_single_thread() {
     // 6000 unknown `pad` keys and one unknown top-level key: 100 kept, the rest counted.
     assert_eq!((a.monitors, a.warnings.len()), (6000, 101));
     assert_eq!(a.warnings[100].message, "... and 5901 more warnings");
-    assert_eq!(Ok(a), b);
+    assert_eq!(Ok(a.clone()), b);
     assert_eq!(seen_a.len(), 6000);
     assert_eq!(seen_a, seen_b);
+
+    // From a file, a slice at a time (cut where an element starts a line), and the shapes
+    // that must fall back to the whole-file reader and still give the same.
+    let path = std::env::temp_dir().join(format!("cpra-sliced-{}.json", std::process::id()));
+    let from_file = |t: &str, forbid_fallback: bool| {
+        std::fs::write(&path, t).unwrap();
+        let opts = LoadOptions {
+            threads: 2,
+            chunk_bytes: 20_000,
+            block_bytes: 70_000,
+            forbid_fallback,
+            ..LoadOptions::default()
+        };
+        let mut seen = Vec::new();
+        let r = cpra::config::load_file(&path, &opts, &mut |s| seen.push(s));
+        (r, seen)
+    };
+    let (c, seen_c) = from_file(&good, true);
+    assert_eq!(c, Ok(a.clone()), "sliced");
+    assert_eq!(seen_c, seen_a);
+    // One line (no element starts a line): read whole.
+    let (c, seen_c) = from_file(&good.replace(",\n{", ",{"), false);
+    assert_eq!((c, seen_c), (Ok(a.clone()), seen_a.clone()), "minified");
+    // Objects starting lines inside an element's own list: a wrong cut, refused.
+    let nested = good.replace(
+        "\"pulse_check\"",
+        "\"x-list\": [\n{\"a\": 1},\n{\"b\": 2},\n{\"c\": 3}], \"pulse_check\"",
+    );
+    let (want_nested, want_seen) = run(1, &nested);
+    let (c, seen_c) = from_file(&nested, false);
+    assert_eq!(c, want_nested, "nested lists");
+    assert_eq!(seen_c, want_seen);
+    // Errors come out as the whole-file reader says them.
+    let (c, _) = from_file(&text, false);
+    assert_eq!(c.map(|_| ()), run(1, &text).0.map(|_| ()));
+    let broken = good.replacen("{\"name\": \"m5000\"", "{\"name\": \"m5000\",,", 1);
+    let (c, _) = from_file(&broken, false);
+    let e = c.expect_err("syntax");
+    assert_eq!(Err::<(), _>(e.clone()), run(1, &broken).0.map(|_| ()));
+    assert!(e.to_string().contains("JSON syntax error"), "{e}");
+    let _ = std::fs::remove_file(&path);
 }
 
 /// A panicking sink must not leave loader threads waiting forever.

@@ -166,6 +166,7 @@ pub fn load_catalog(
         }
         s
     })?;
+    crate::config::release_freed();
     catalog.alerting = report.alerting;
     catalog.remediation = report.remediation;
     catalog.shard = shard;

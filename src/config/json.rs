@@ -17,10 +17,16 @@ use std::sync::mpsc;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::config::error::ConfigError;
+use crate::config::lower::Item;
 use crate::config::lower::{Dialect, lower_alerting, lower_item, lower_remediation};
 use crate::config::node::{Key, Node, Style};
+use crate::config::slices::{SliceOut, in_order};
+use crate::config::source::Source;
 use crate::config::{Collector, LoadOptions};
-use crate::limits::{CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_STRING_BYTES_MAX};
+use crate::limits::{
+    CONFIG_CHUNK_BYTES, CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_PLAN_BLOCK_BYTES,
+    CONFIG_STRING_BYTES_MAX,
+};
 
 /// Monitors per batch handed from the parsing thread to the lowering one.
 const BATCH_MONITORS: usize = 512;
@@ -37,6 +43,8 @@ enum Msg<'de> {
     Alerting(Node<'de>),
     /// The top-level `remediation` object.
     Remediation(Node<'de>),
+    /// The `monitors` list ended (what follows comes after it in the file).
+    MonitorsEnd,
 }
 
 /// Reads JSON `bytes` into `col`. A fatal problem (syntax error) is returned.
@@ -89,14 +97,401 @@ pub(crate) fn load<'de>(
     })
 }
 
-/// Reads a large JSON file a slice at a time: not built yet (`None`: read it whole).
+/// Reads a large JSON file a slice at a time (see [`Source`]) instead of whole: the file is
+/// scanned in blocks for the top-level `monitors` array and cut between its elements; the
+/// rest of the document (the "skeleton": everything but the elements) is parsed as usual,
+/// and the slices are parsed and lowered on several threads ([`in_order`]). `None`: the file
+/// is not one this takes (the root is not an object, `monitors` is not an array or appears
+/// twice, a slice does not parse as planned...): the caller reads it whole, and that path
+/// reports any problem.
 pub(crate) fn load_sliced(
-    _file: &std::fs::File,
-    _len: usize,
-    _opts: &LoadOptions,
-    _col: &mut Collector<'_>,
+    file: &std::fs::File,
+    len: usize,
+    opts: &LoadOptions,
+    col: &mut Collector<'_>,
 ) -> Option<Result<(), ConfigError>> {
-    None
+    let threads = opts.effective_threads();
+    let chunk_bytes = if opts.chunk_bytes == 0 {
+        CONFIG_CHUNK_BYTES
+    } else {
+        opts.chunk_bytes
+    };
+    if threads < 2 || len < 2 * chunk_bytes {
+        return None;
+    }
+    let src = Source::File {
+        file,
+        len,
+        block: opts.block_bytes,
+    };
+    let plan = plan(&src, chunk_bytes)?;
+    // The skeleton: the document with an empty `monitors` list, small by construction.
+    let head = src.bytes(0, plan.open + 1)?;
+    let tail = src.bytes(plan.close, len)?;
+    if head.len() + tail.len() > CONFIG_PLAN_BLOCK_BYTES {
+        return None;
+    }
+    let skeleton = [&head[..], &tail[..]].concat();
+    let mut msgs = Vec::new();
+    parse(&skeleton, opts.strict, &mut |m| msgs.push(m)).ok()?;
+    let mut index = 0usize;
+    let mut msgs = msgs.into_iter();
+    for m in msgs.by_ref() {
+        if matches!(m, Msg::MonitorsEnd) {
+            break;
+        }
+        consume(m, opts, col, &mut index);
+    }
+    let work = |k: usize, mut items: Vec<Item>| -> Option<SliceOut> {
+        let (start, end, count, first) = plan.slices[k];
+        let body = src.bytes(start, end)?;
+        let mut text = Vec::with_capacity(body.len() + 2);
+        text.push(b'[');
+        text.extend_from_slice(&body);
+        text.push(b']');
+        drop(body);
+        let nodes = elements(&text, opts.strict, count)?;
+        if nodes.len() != count {
+            return None; // Not what the scan saw (the file changed meanwhile?).
+        }
+        items.reserve(count);
+        for (i, node) in nodes.iter().enumerate() {
+            items.push(lower_item(node, first + i, opts, Dialect::Json));
+        }
+        Some(SliceOut {
+            items,
+            ..SliceOut::default()
+        })
+    };
+    if !in_order(plan.slices.len(), threads, col, &work) {
+        if opts.forbid_fallback {
+            return Some(Err(ConfigError::file(
+                "",
+                None,
+                "sliced JSON reader fell back: a slice was rejected",
+            )));
+        }
+        col.restart();
+        return None;
+    }
+    let mut index = plan.slices.iter().map(|s| s.2).sum();
+    for m in msgs {
+        consume(m, opts, col, &mut index);
+    }
+    Some(Ok(()))
+}
+
+/// The monitor trees of `text`, a JSON list (`None`: it does not parse).
+fn elements<'de>(text: &'de [u8], strict: bool, count: usize) -> Option<Vec<Node<'de>>> {
+    let mut nodes = Vec::with_capacity(count);
+    let mut collect = |m: Msg<'de>| {
+        if let Msg::Monitors(n) = m {
+            nodes.extend(n);
+        }
+    };
+    let mut ctx = Ctx {
+        strict,
+        emit: &mut collect,
+        fresh_batch: &mut Vec::new,
+        batch: Vec::new(),
+        seen_monitors: true,
+        seen_alerting: false,
+        seen_remediation: false,
+        root_ok: true,
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    Monitors { ctx: &mut ctx }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .ok()?;
+    ctx.flush();
+    drop(ctx);
+    Some(nodes)
+}
+
+/// Where a JSON file's `monitors` array is, and its slices: `(start, end, elements, index of
+/// the first)`, cut at the array's commas.
+struct Plan {
+    open: usize,
+    close: usize,
+    slices: Vec<(usize, usize, usize, usize)>,
+}
+
+/// Finds the root object's `monitors` array and cuts it every `chunk_bytes` between two
+/// elements. `None` when the document does not have that shape (the whole-file path then says
+/// what is wrong).
+///
+/// Only the head (up to the array's `[`) and the tail (from the last cut to the array's `]`)
+/// are scanned byte by byte. In between, cuts are taken where an element starts a line: a
+/// newline after a `,` and before a `{` (a raw newline is never inside a JSON string). That is
+/// a guess, proven by the parse: a cut inside a nested list would leave the slice that ends
+/// there unbalanced, and it is refused before anything after it is delivered; the elements
+/// each slice holds are counted here and checked against the parse.
+fn plan(src: &Source<'_>, chunk_bytes: usize) -> Option<Plan> {
+    let mut head = Scanner {
+        stop_at_open: true,
+        ..Scanner::default()
+    };
+    let mut scanned = 0usize;
+    src.for_each_chunk(0, |off, bytes| {
+        scanned = off + bytes.len();
+        head.feed(off, bytes) && !head.in_monitors && scanned < CONFIG_PLAN_BLOCK_BYTES
+    });
+    if head.failed || !head.in_monitors {
+        return None;
+    }
+    let open = head.open;
+    let mut cuts = Cuts {
+        chunk_bytes,
+        slice_start: open + 1,
+        last_solid: None,
+        elements: 1,
+        first: 0,
+        slices: Vec::new(),
+    };
+    if !src.for_each_chunk(open + 1, |off, bytes| {
+        cuts.feed(off, bytes);
+        true
+    }) {
+        return None;
+    }
+    // From the last cut (an element boundary, if the guesses were right) to the array's end.
+    let last_start = cuts.slice_start;
+    let mut tail = Scanner {
+        depth: 2,
+        in_monitors: true,
+        chunk_bytes: usize::MAX,
+        slice_start: last_start,
+        ..Scanner::default()
+    };
+    src.for_each_chunk(last_start, |off, bytes| {
+        tail.feed(off, bytes) && !tail.found
+    });
+    if tail.failed || !tail.found || tail.slices.len() != 1 {
+        return None;
+    }
+    let mut slices = cuts.slices;
+    // The elements after the last cut: the line starts seen there, plus the first.
+    slices.push((last_start, tail.close, cuts.elements, cuts.first));
+    if slices.len() < 2 {
+        return None;
+    }
+    Some(Plan {
+        open,
+        close: tail.close,
+        slices,
+    })
+}
+
+/// The guessed cuts: lines that start an element (see [`plan`]).
+struct Cuts {
+    chunk_bytes: usize,
+    slice_start: usize,
+    /// The last non-blank byte seen and its offset.
+    last_solid: Option<(u8, usize)>,
+    /// Elements seen in the current slice (the first one included).
+    elements: usize,
+    first: usize,
+    slices: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Cuts {
+    fn feed(&mut self, off: usize, bytes: &[u8]) {
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', bytes) {
+            // The last non-blank byte before this newline (perhaps in an earlier block).
+            if let Some(k) = bytes[from..nl]
+                .iter()
+                .rposition(|b| !b.is_ascii_whitespace())
+            {
+                self.last_solid = Some((bytes[from + k], off + from + k));
+            }
+            from = nl + 1;
+            let next = bytes[from..].iter().position(|b| !b.is_ascii_whitespace());
+            let starts_element = next.is_some_and(|k| bytes[from + k] == b'{');
+            let Some((b',', comma)) = self.last_solid else {
+                continue;
+            };
+            if !starts_element {
+                continue;
+            }
+            if comma - self.slice_start >= self.chunk_bytes {
+                self.slices
+                    .push((self.slice_start, comma, self.elements, self.first));
+                self.first += self.elements;
+                self.elements = 1;
+                self.slice_start = comma + 1;
+            } else {
+                self.elements += 1;
+            }
+        }
+        if let Some(k) = bytes[from..].iter().rposition(|b| !b.is_ascii_whitespace()) {
+            self.last_solid = Some((bytes[from + k], off + from + k));
+        }
+    }
+}
+
+/// The scan's state: strings and escapes skipped, depth counted, the root object's keys read
+/// (only to find `monitors`), commas of the `monitors` array counted.
+#[derive(Default)]
+struct Scanner {
+    /// Stop once the `monitors` array opens (the head scan).
+    stop_at_open: bool,
+    chunk_bytes: usize,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    /// Inside the root object, the next string is a key.
+    expect_key: bool,
+    capturing: bool,
+    key: Vec<u8>,
+    key_is_monitors: bool,
+    /// After `"monitors":`, waiting for its `[`.
+    want_array: bool,
+    in_monitors: bool,
+    found: bool,
+    failed: bool,
+    open: usize,
+    close: usize,
+    slice_start: usize,
+    commas: usize,
+    first: usize,
+    slices: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Scanner {
+    /// One block at file offset `off`; false stops the scan.
+    fn feed(&mut self, off: usize, bytes: &[u8]) -> bool {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
+                i = self.string_bytes(bytes, i);
+                continue;
+            }
+            let b = bytes[i];
+            if !b.is_ascii_whitespace() && !self.structural(off + i, b) {
+                self.failed = !(self.stop_at_open && self.in_monitors);
+                return false;
+            }
+            if self.found {
+                return false; // The array closed: the tail scan is done.
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Inside a string from `i`: skips to its end (or the block's); returns where to go on.
+    fn string_bytes(&mut self, bytes: &[u8], mut i: usize) -> usize {
+        if self.escape {
+            self.escape = false;
+            if self.capturing {
+                self.key.push(b'\\'); // An escaped key is never `monitors` here.
+            }
+            return i + 1;
+        }
+        let Some(k) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
+            if self.capturing {
+                self.capture(&bytes[i..]);
+            }
+            return bytes.len();
+        };
+        if self.capturing {
+            self.capture(&bytes[i..i + k]);
+        }
+        i += k;
+        if bytes[i] == b'\\' {
+            self.escape = true;
+        } else {
+            self.in_string = false;
+            if self.capturing {
+                self.capturing = false;
+                self.key_is_monitors = self.key == b"monitors";
+            }
+        }
+        i + 1
+    }
+
+    fn capture(&mut self, part: &[u8]) {
+        if self.key.len() + part.len() <= 16 {
+            self.key.extend_from_slice(part);
+        } else {
+            self.key.push(b'\\');
+            self.key.truncate(16);
+        }
+    }
+
+    /// A byte outside strings (not whitespace) at file offset `at`; false: not the shape.
+    fn structural(&mut self, at: usize, b: u8) -> bool {
+        if self.want_array {
+            self.want_array = false;
+            if b != b'[' || self.found {
+                return false; // Not a list, or a second one: the whole-file path says so.
+            }
+            self.in_monitors = true;
+            self.open = at;
+            self.slice_start = at + 1;
+            self.depth += 1;
+            // The head scan ends here.
+            return !self.stop_at_open;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                if self.depth == 1 && self.expect_key {
+                    self.capturing = true;
+                    self.key.clear();
+                }
+            }
+            b'{' | b'[' => {
+                if self.depth == 0 && b != b'{' {
+                    return false;
+                }
+                self.depth += 1;
+                if self.depth == 1 {
+                    self.expect_key = true;
+                }
+            }
+            b'}' | b']' => {
+                if self.depth == 0 {
+                    return false;
+                }
+                if self.in_monitors && self.depth == 2 {
+                    if b != b']' {
+                        return false;
+                    }
+                    self.cut(at);
+                    self.in_monitors = false;
+                    self.found = true;
+                    self.close = at;
+                }
+                self.depth -= 1;
+            }
+            b':' if self.depth == 1 => {
+                self.expect_key = false;
+                self.want_array = std::mem::take(&mut self.key_is_monitors);
+            }
+            b',' if self.depth == 1 => self.expect_key = true,
+            b',' if self.in_monitors && self.depth == 2 => {
+                if at - self.slice_start >= self.chunk_bytes {
+                    self.cut(at);
+                    self.slice_start = at + 1;
+                } else {
+                    self.commas += 1;
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Ends the current slice at `at` (a comma or the closing bracket).
+    fn cut(&mut self, at: usize) {
+        let items = self.commas + 1;
+        self.slices.push((self.slice_start, at, items, self.first));
+        self.first += items;
+        self.commas = 0;
+    }
 }
 
 /// Lowers a batch (returned for recycling) or records an issue.
@@ -118,6 +513,7 @@ fn consume<'de>(
             col.issue(is_error, e);
             None
         }
+        Msg::MonitorsEnd => None,
         Msg::Alerting(node) => {
             let (spec, errors, warnings) = lower_alerting(&node, opts, Dialect::Json);
             for e in errors {
@@ -383,6 +779,8 @@ impl<'de> DeserializeSeed<'de> for Monitors<'_, '_, 'de> {
                 ),
             );
         }
+        self.ctx.flush();
+        (self.ctx.emit)(Msg::MonitorsEnd);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod json;
 mod lower;
 mod node;
+mod slices;
 mod source;
 pub mod support;
 mod text;
@@ -180,6 +181,20 @@ fn load_into(bytes: &[u8], format: Format, opts: &LoadOptions, col: &mut Collect
         return;
     }
     load_plain(bytes, format, opts, col);
+}
+
+/// Gives the heap memory a load freed back to the system. Loader threads allocate monitors
+/// that the calling thread frees, so the freed memory sits in the threads' malloc arenas
+/// (about 40 MB for a million monitors) until trimmed. Call once the catalog is built.
+#[allow(unsafe_code)]
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap structures under their locks and gives
+    // free pages back; it takes no pointer and invalidates no live allocation. Tested by
+    // `release_freed_keeps_live_memory` below.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Loads `path` into a `Vec` (convenience for tests and `cpra check`).
@@ -560,6 +575,19 @@ impl Hasher for PassThrough {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn release_freed_keeps_live_memory() {
+        let live: Vec<String> = (0..10_000).map(|i| format!("live {i}")).collect();
+        let freed: Vec<Vec<u8>> = (0..1000).map(|_| vec![7u8; 4096]).collect();
+        drop(freed);
+        super::release_freed();
+        assert!(
+            live.iter()
+                .enumerate()
+                .all(|(i, s)| *s == format!("live {i}"))
+        );
+    }
+
     use super::*;
 
     #[test]

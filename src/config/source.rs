@@ -81,6 +81,38 @@ impl<'t> Source<'t> {
         }
     }
 
+    /// Calls `f(offset, bytes)` on consecutive blocks of raw bytes from `from` to the end,
+    /// until `f` says stop. `false` when the file could not be read.
+    pub(crate) fn for_each_chunk(
+        &self,
+        from: usize,
+        mut f: impl FnMut(usize, &[u8]) -> bool,
+    ) -> bool {
+        match self {
+            Source::Memory(b) => {
+                if let Some(rest) = b.get(from..) {
+                    f(from, rest);
+                }
+                true
+            }
+            Source::File { file, len, block } => {
+                let mut buf = vec![0u8; block_size(*block)];
+                let mut at = from;
+                while at < *len {
+                    let want = (*len - at).min(buf.len());
+                    if file.read_exact_at(&mut buf[..want], at as u64).is_err() {
+                        return false;
+                    }
+                    if !f(at, &buf[..want]) {
+                        return true;
+                    }
+                    at += want;
+                }
+                true
+            }
+        }
+    }
+
     /// Calls `f(offset, block)` on consecutive blocks of whole lines from `from` to the end
     /// (every block ends with a newline but perhaps the last), until `f` says stop. `false`
     /// when the text could not be read, is not UTF-8 or holds a NUL, or a line is longer than

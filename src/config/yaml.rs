@@ -26,8 +26,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, mpsc};
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
@@ -39,8 +37,8 @@ use crate::config::source::Source;
 use crate::config::yaml_fast::read_elements;
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{
-    CONFIG_CHUNK_BYTES, CONFIG_CHUNKS_AHEAD_PER_THREAD, CONFIG_DEPTH_MAX, CONFIG_ERRORS_MAX,
-    CONFIG_NODES_PER_MONITOR_MAX, CONFIG_PLAN_BLOCK_BYTES, CONFIG_STRING_BYTES_MAX,
+    CONFIG_CHUNK_BYTES, CONFIG_DEPTH_MAX, CONFIG_ERRORS_MAX, CONFIG_NODES_PER_MONITOR_MAX,
+    CONFIG_PLAN_BLOCK_BYTES, CONFIG_STRING_BYTES_MAX,
 };
 
 type Chars<'t> = std::iter::Chain<std::str::Chars<'t>, std::str::Chars<'t>>;
@@ -290,7 +288,7 @@ enum JobFail {
 }
 
 /// Problems with the file as a whole, in order: (error?, problem).
-type FileIssues = Vec<(bool, ConfigError)>;
+use crate::config::slices::{FileIssues, SliceOut, in_order};
 
 fn run_job(
     job: &Job<'_>,
@@ -864,8 +862,6 @@ fn bytecount_newlines(b: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', b).count()
 }
 
-type SliceResult = Result<(Vec<Item>, FileIssues, JobOut), JobFail>;
-
 /// Parses the slices on `threads` threads and delivers them in order. `false`: fall back.
 fn parallel(
     src: &Source<'_>,
@@ -875,16 +871,10 @@ fn parallel(
     col: &mut Collector<'_>,
 ) -> bool {
     let n = plan.slices.len();
-    let window = threads * CONFIG_CHUNKS_AHEAD_PER_THREAD;
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let delivered = Mutex::new(0usize);
-    let progress = Condvar::new();
-    let (tx, rx) = mpsc::channel::<(usize, usize, SliceResult)>();
-    let work = |k: usize, mut items: Vec<Item>| -> SliceResult {
+    let work = |k: usize, mut items: Vec<Item>| -> Option<SliceOut> {
         let s = &plan.slices[k];
         // From a file: read now, parsed, dropped (only the slices in flight are resident).
-        let body = src.slice(s.start, s.end).ok_or(JobFail::Rejected)?;
+        let body = src.slice(s.start, s.end)?;
         let job = Job {
             head: &plan.head,
             body: &body,
@@ -909,111 +899,24 @@ fn parallel(
             for (i, node) in nodes.iter().enumerate() {
                 items.push(lower_item(node, s.first_index + i, opts, Dialect::Yaml));
             }
-            return Ok((items, Vec::new(), JobOut::default()));
-        }
-        let mut file = Vec::new();
-        let out = run_job(&job, opts, &mut |item| items.push(item), &mut file)?;
-        Ok((items, file, out))
-    };
-    let mut complete = false;
-    std::thread::scope(|scope| {
-        // Stops the workers when this thread leaves the scope, even by a panic in the sink.
-        let _stop_workers = StopWorkers {
-            stop: &stop,
-            delivered: &delivered,
-            progress: &progress,
-        };
-        let mut recycle = Vec::with_capacity(threads);
-        for worker in 0..threads {
-            let tx = tx.clone();
-            let (next, stop, delivered, progress, work) =
-                (&next, &stop, &delivered, &progress, &work);
-            let (recycle_tx, recycled) = mpsc::channel::<Vec<Item>>();
-            recycle.push(recycle_tx);
-            scope.spawn(move || {
-                let mut spare: Vec<Item> = Vec::new();
-                loop {
-                    // Reuse a buffer the caller's thread handed back (no page faults per slice).
-                    for done in recycled.try_iter() {
-                        if done.capacity() > spare.capacity() {
-                            spare = done;
-                        }
-                    }
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= n || stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    {
-                        let mut d = delivered.lock().unwrap_or_else(|e| e.into_inner());
-                        while k >= *d + window && !stop.load(Ordering::Relaxed) {
-                            d = progress.wait(d).unwrap_or_else(|e| e.into_inner());
-                        }
-                    }
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if tx
-                        .send((k, worker, work(k, std::mem::take(&mut spare))))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+            return Some(SliceOut {
+                items,
+                ..SliceOut::default()
             });
         }
-        drop(tx);
-        let mut slots: Vec<Option<(usize, SliceResult)>> = (0..n).map(|_| None).collect();
-        let mut k_next = 0usize;
-        'recv: while k_next < n {
-            let Ok((k, worker, res)) = rx.recv() else {
-                break;
-            };
-            slots[k] = Some((worker, res));
-            while k_next < n {
-                let Some((worker, res)) = slots[k_next].take() else {
-                    break;
-                };
-                let Ok((mut items, file, out)) = res else {
-                    break 'recv;
-                };
-                if plan.head_anchors && out.item_anchors {
-                    break 'recv;
-                }
-                for item in items.drain(..) {
-                    col.item(item);
-                }
-                // The emptied buffer goes back to its worker for the next slice.
-                let _ = recycle[worker].send(items);
-                for (is_error, e) in file {
-                    col.issue(is_error, e);
-                }
-                col.alerting(out.alerting);
-                col.remediation(out.remediation);
-                k_next += 1;
-                *delivered.lock().unwrap_or_else(|e| e.into_inner()) = k_next;
-                progress.notify_all();
-            }
+        let mut issues = Vec::new();
+        let out = run_job(&job, opts, &mut |item| items.push(item), &mut issues).ok()?;
+        if plan.head_anchors && out.item_anchors {
+            return None;
         }
-        complete = k_next == n;
-        drop(rx);
-    });
-    complete
-}
-
-/// Sets `stop` and wakes the workers waiting for room, when dropped.
-struct StopWorkers<'a> {
-    stop: &'a AtomicBool,
-    delivered: &'a Mutex<usize>,
-    progress: &'a Condvar,
-}
-
-impl Drop for StopWorkers<'_> {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Taking the lock orders the store before any worker's next check under it.
-        drop(self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
-        self.progress.notify_all();
-    }
+        Some(SliceOut {
+            items,
+            issues,
+            alerting: out.alerting,
+            remediation: out.remediation,
+        })
+    };
+    in_order(n, threads, col, &work)
 }
 
 /// The elements of `monitors` in `text` as the general reader builds them (for tests of the

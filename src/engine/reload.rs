@@ -363,7 +363,10 @@ impl Engine {
         // Freeing a million monitors' columns takes milliseconds: not on the engine thread.
         let _ = std::thread::Builder::new()
             .name("cpra-reload-free".into())
-            .spawn(move || drop((old_sched, old_life, old_columns, old_catalog, old_tracked)));
+            .spawn(move || {
+                drop((old_sched, old_life, old_columns, old_catalog, old_tracked));
+                crate::config::release_freed();
+            });
         self.era += 1;
         self.reload_maintenance(now_ms);
         self.reload_snapshots(p.keys, p.pulses, now_ms);
