@@ -13,6 +13,7 @@
 //! - [`api`]: the operator's surface: JSON API, Prometheus metrics, the dashboard.
 //! - [`snapshot`]: the state that survives a crash.
 //! - [`limits`]: every bound, named once with its unit.
+//! - [`mem`]: what cpra asks of the C allocator.
 //!
 //! `unsafe` is denied everywhere but where it was measured to matter, each use with a
 //! `// SAFETY:` comment and a test: the SPSC ring, ICMP's receive buffer and socket options,
@@ -47,6 +48,7 @@ pub mod fleet;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod mem;
 pub mod probe;
 pub mod schedule;
 pub mod snapshot;

@@ -166,7 +166,7 @@ pub fn load_catalog(
         }
         s
     })?;
-    crate::config::release_freed();
+    crate::mem::release_freed();
     catalog.alerting = report.alerting;
     catalog.remediation = report.remediation;
     catalog.shard = shard;
@@ -635,6 +635,7 @@ pub fn run(args: &RunArgs) -> i32 {
 }
 
 pub fn main_with(cli: Cli) -> i32 {
+    crate::mem::limit_arenas();
     match cli.command {
         Command::Run(a) => run(&a),
         Command::Check(a) => check(&a),

@@ -183,20 +183,6 @@ fn load_into(bytes: &[u8], format: Format, opts: &LoadOptions, col: &mut Collect
     load_plain(bytes, format, opts, col);
 }
 
-/// Gives the heap memory a load freed back to the system. Loader threads allocate monitors
-/// that the calling thread frees, so the freed memory sits in the threads' malloc arenas
-/// (about 40 MB for a million monitors) until trimmed. Call once the catalog is built.
-#[allow(unsafe_code)]
-pub fn release_freed() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own heap structures under their locks and gives
-    // free pages back; it takes no pointer and invalidates no live allocation. Tested by
-    // `release_freed_keeps_live_memory` below.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Loads `path` into a `Vec` (convenience for tests and `cpra check`).
 pub fn load_all(
     path: &Path,

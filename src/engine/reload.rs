@@ -365,7 +365,7 @@ impl Engine {
             .name("cpra-reload-free".into())
             .spawn(move || {
                 drop((old_sched, old_life, old_columns, old_catalog, old_tracked));
-                crate::config::release_freed();
+                crate::mem::release_freed();
             });
         self.era += 1;
         self.reload_maintenance(now_ms);
