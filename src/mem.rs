@@ -56,7 +56,14 @@ mod tests {
                 .all(|(i, s)| *s == format!("live {i}"))
         );
         let threads: Vec<_> = (0..8)
-            .map(|t| std::thread::spawn(move || (0..1000).map(|i| vec![t as u8; i]).count()))
+            .map(|t| {
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .map(|i| vec![t as u8; i])
+                        .filter(|v| v.iter().all(|b| *b == t as u8))
+                        .count()
+                })
+            })
             .collect();
         for t in threads {
             assert_eq!(t.join().unwrap(), 1000);
