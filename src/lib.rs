@@ -10,8 +10,10 @@
 //! - [`lifecycle`]: the pure state machine: columns + results → events.
 //! - [`effects`]: notifiers and interventions, off the engine thread.
 //! - [`engine`]: the loop that ties them together.
+//! - [`stats`]: the engine's counters and histograms, read by the API and the summary.
 //! - [`api`]: the operator's surface: JSON API, Prometheus metrics, the dashboard.
 //! - [`snapshot`]: the state that survives a crash.
+//! - [`vocab`]: the words every stage shares (ids, reasons, colours, hashes): the bottom.
 //! - [`limits`]: every bound, named once with its unit.
 //! - [`mem`]: what cpra asks of the C allocator.
 //!
@@ -41,7 +43,6 @@ macro_rules! out {
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod effects;
 pub mod engine;
 pub mod fleet;
@@ -52,4 +53,6 @@ pub mod mem;
 pub mod probe;
 pub mod schedule;
 pub mod snapshot;
+pub mod stats;
 pub mod store;
+pub mod vocab;

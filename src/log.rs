@@ -29,7 +29,7 @@ pub fn json_line(text: &str, wall_ms: u64) -> String {
         "info"
     };
     serde_json::json!({
-        "time": crate::effects::render::rfc3339(wall_ms),
+        "time": rfc3339(wall_ms),
         "level": level,
         "message": message,
     })
@@ -62,6 +62,12 @@ pub fn status(line: &str) {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
+}
+
+/// RFC 3339 UTC with millisecond precision (log lines, codes, the API).
+pub fn rfc3339(wall_ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(wall_ms);
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@
 use std::fmt::Write as _;
 
 use super::view::View;
-use crate::engine::stats::{Histogram, KINDS};
 use crate::lifecycle::State;
 use crate::limits::METRICS_PER_MONITOR_DEFAULT_MAX;
-use crate::probe::reason::Reason;
+use crate::stats::{Histogram, KINDS};
 use crate::store::{MonitorId, ProbeKind};
+use crate::vocab::Reason;
 
 /// Histogram edges, in seconds.
 const LE_S: [f64; 14] = [

@@ -164,13 +164,13 @@ impl Api {
         v["results"] = results
             .iter()
             .map(|r| {
-                let reason = crate::probe::reason::Reason::from_u8(r.reason);
+                let reason = crate::vocab::Reason::from_u8(r.reason);
                 json!({
                     "time": time_s(r.wall_s),
                     "reason": reason.name(),
                     "status": r.status,
                     "latency_ms": r.latency_us as f64 / 1000.0,
-                    "ok": reason == crate::probe::reason::Reason::Ok
+                    "ok": reason == crate::vocab::Reason::Ok
                         && (!kind.is_http() || spec_status_ok(spec, r.status)),
                 })
             })
@@ -184,7 +184,7 @@ impl Api {
         let monitor = if (e.monitor as usize) < self.view.catalog.len() {
             self.view.catalog.name(MonitorId(e.monitor)).to_string()
         } else {
-            crate::engine::BREAKER_MONITOR.to_string()
+            crate::vocab::BREAKER_MONITOR.to_string()
         };
         json!({
             "seq": e.seq,
@@ -279,7 +279,7 @@ impl Api {
                 (ProbeKind(k as u8).name().to_string(), Value::Object(m))
             })
             .collect();
-        let pct = |h: &crate::engine::stats::Histogram| {
+        let pct = |h: &crate::stats::Histogram| {
             json!({
                 "p50": h.quantile(0.5) as f64 / 1000.0,
                 "p99": h.quantile(0.99) as f64 / 1000.0,

@@ -26,11 +26,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::model::Colour;
 use crate::effects::notify::NotifyStats;
-use crate::engine::stats::Stats;
 use crate::lifecycle::{Cause, State};
 use crate::limits::{EVENTS_KEPT, HISTORY_MONITORS_MAX, HISTORY_RESULTS_PER_MONITOR};
-use crate::probe::reason::Reason;
+use crate::stats::Stats;
 use crate::store::{Catalog, NONE};
+use crate::vocab::Reason;
 
 #[cfg(doc)]
 use crate::limits::API_PUBLISH_MS;

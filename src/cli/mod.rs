@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod demo;
 pub mod reloader;
 
 use crate::config::{self, LoadOptions};
@@ -37,7 +38,7 @@ pub enum Command {
     /// Validate FILE without running: counts per type, expected checks/s, every error.
     Check(CheckArgs),
     /// Start local targets and run the bundled example: every colour within a minute, offline.
-    Demo(DemoArgs),
+    Demo(demo::DemoArgs),
     /// (Used by the demo's and the load test's exec interventions.) POST to PATH at ADDR and
     /// succeed on a 200: asks a demo or mockfleet target to come back up.
     #[command(hide = true)]
@@ -122,19 +123,6 @@ pub struct CheckArgs {
     /// With --shards: instances that run each monitor.
     #[arg(long, default_value_t = 1)]
     pub replicas: u32,
-}
-
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// How long to run.
-    #[arg(long = "for", value_parser = parse_duration, default_value = "32s")]
-    pub run_for: Duration,
-    /// Where to write the demo's config and alert log. Default: a fresh temporary directory.
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// Where the dashboard listens (default 127.0.0.1:9797, else a free port); `none`: off.
-    #[arg(long)]
-    pub listen: Option<String>,
 }
 
 /// Loads and lowers a file. On failure, returns the full error text (every error, one per line).
@@ -639,7 +627,7 @@ pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(a) => run(&a),
         Command::Check(a) => check(&a),
-        Command::Demo(a) => crate::demo::run(&a),
-        Command::DemoRevive { addr, path } => crate::demo::revive(&addr, &path),
+        Command::Demo(a) => demo::run(&a),
+        Command::DemoRevive { addr, path } => demo::revive(&addr, &path),
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod model;
 
+pub mod dns;
 mod duration;
 mod env;
 mod error;

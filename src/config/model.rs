@@ -2,8 +2,8 @@
 //!
 //! These types are the boundary between the loader (which knows about YAML, JSON, lines and
 //! error messages) and the engine (which knows about columns). They are plain owned data: a
-//! `MonitorSpec` lives only for the moment between being parsed and being lowered into the
-//! [`crate::store::MonitorStore`], so a million of them never exist at once.
+//! `MonitorSpec` lives only for the moment between being parsed and being lowered into
+//! the store's columns one at a time, so a million of them never exist at once.
 
 use std::time::Duration;
 
@@ -192,40 +192,7 @@ impl InterventionAction {
     }
 }
 
-/// The five colours, in the order used by every per-colour array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Colour {
-    Red = 0,
-    Yellow = 1,
-    Green = 2,
-    Cyan = 3,
-    Gray = 4,
-}
-
-impl Colour {
-    pub const ALL: [Colour; 5] = [
-        Colour::Red,
-        Colour::Yellow,
-        Colour::Green,
-        Colour::Cyan,
-        Colour::Gray,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Colour::Red => "red",
-            Colour::Yellow => "yellow",
-            Colour::Green => "green",
-            Colour::Cyan => "cyan",
-            Colour::Gray => "gray",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Colour> {
-        Colour::ALL.into_iter().find(|c| c.name() == s)
-    }
-}
+pub use crate::vocab::Colour;
 
 /// Codes per colour, indexed by `Colour as usize`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -362,4 +329,45 @@ pub struct MaintenanceWindow {
     /// Start, as milliseconds since the Unix epoch (UTC).
     pub start_unix_ms: u64,
     pub duration: Duration,
+}
+
+/// Where the Docker Engine API listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DockerHost {
+    Unix(std::path::PathBuf),
+    /// `host:port`.
+    Tcp(String),
+}
+
+impl DockerHost {
+    /// Parses `unix:///path`, `tcp://host:port` (or `http://`), or a bare absolute path.
+    pub fn parse(s: &str) -> Result<DockerHost, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_prefix("unix://") {
+            if p.starts_with('/') {
+                return Ok(DockerHost::Unix(p.into()));
+            }
+            return Err(format!(
+                "{s:?}: a unix socket path must be absolute (unix:///run/docker.sock)"
+            ));
+        }
+        if let Some(hp) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
+            let hp = hp.trim_end_matches('/');
+            match hp.rsplit_once(':') {
+                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) => {
+                    return Ok(DockerHost::Tcp(hp.to_string()));
+                }
+                _ => return Err(format!("{s:?}: expected tcp://host:port")),
+            }
+        }
+        if s.starts_with('/') {
+            return Ok(DockerHost::Unix(s.into()));
+        }
+        Err(format!(
+            "{s:?} is not a Docker host: use unix:///path/to/docker.sock or tcp://host:port (TLS hosts are not supported)"
+        ))
+    }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::model::Colour;
 use crate::lifecycle::{Cause, Event, State};
-use crate::probe::reason::Reason;
+use crate::vocab::Reason;
 
 /// A code on its way to a notifier: the event that fired it and the monitor's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,11 +107,7 @@ pub fn severity(c: Colour) -> &'static str {
     }
 }
 
-/// RFC 3339 UTC with millisecond precision.
-pub fn rfc3339(wall_ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(wall_ms);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::log::rfc3339;
 
 fn what_failed(e: &Event) -> String {
     if e.status != 0 {
@@ -326,7 +322,7 @@ pub fn from_record(bytes: &[u8]) -> Result<Code, String> {
 mod tests {
     use super::*;
     use crate::lifecycle::State;
-    use crate::probe::reason::Reason;
+    use crate::vocab::Reason;
 
     fn sample() -> Code {
         Code {

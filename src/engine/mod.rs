@@ -15,7 +15,8 @@
 
 pub mod reload;
 pub mod snap;
-pub mod stats;
+/// Kept here for the paths tests and tools use; it lives in [`crate::stats`].
+pub use crate::stats;
 
 use std::io;
 use std::sync::Arc;
@@ -30,13 +31,13 @@ use crate::lifecycle::{self, Event, Input, Policy, State};
 use crate::limits::{
     FD_RESERVE, IN_FLIGHT_PER_WORKER_MAX, LOST_RESULT_GRACE_MS, STOP_GRACE_MS, WHEEL_SLOTS,
 };
-use crate::probe::reason::Reason;
 use crate::probe::resolve::Resolver;
 use crate::probe::tls::TlsConfigs;
 use crate::probe::worker::{self, NO_CERT, WorkerConfig, WorkerHandle};
 use crate::probe::{Completion, Request};
 use crate::schedule::{Schedule, is_due};
 use crate::store::{Catalog, MonitorId, NONE, first_due_ms};
+use crate::vocab::Reason;
 use stats::{Histogram, Percentiles, Stats, Summary};
 
 /// How to run.
@@ -1456,8 +1457,7 @@ impl Engine {
     }
 }
 
-/// The name the circuit breaker's codes carry in the `monitor` field.
-pub const BREAKER_MONITOR: &str = "cpra:interventions";
+pub use crate::vocab::BREAKER_MONITOR;
 
 /// The breaker threshold: the `remediation:` block's, else 5 % of enabled monitors (at least
 /// 50). `u64::MAX` when no monitor has an intervention or the breaker is off.

@@ -395,7 +395,7 @@ impl Engine {
                 to: State::Up,
                 colour: Some(crate::config::model::Colour::Green),
                 cause: crate::lifecycle::Cause::Removed,
-                reason: crate::probe::reason::Reason::from_u8(self.life.last_reason[o]),
+                reason: crate::vocab::Reason::from_u8(self.life.last_reason[o]),
                 status: self.life.last_status[o],
                 failures: self.life.failures[o],
                 at_ms: now_ms,

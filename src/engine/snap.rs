@@ -12,9 +12,9 @@ use crate::api::view::Cell;
 use crate::config::model::Colour;
 use crate::lifecycle::State;
 use crate::limits::{SNAPSHOT_PERIOD_MS, SNAPSHOT_QUIET_PERIOD_MS, SNAPSHOT_RECORDS_PER_TICK};
-use crate::probe::reason::Reason;
 use crate::snapshot::{self, FNV_START, Record, Snapshot, fnv};
 use crate::store::{Catalog, MonitorId, ProbeSpec};
+use crate::vocab::Reason;
 
 /// What the lifecycle's incident flags call "red sent in this incident".
 const RED_SENT: u8 = 2;

@@ -107,13 +107,7 @@ impl Default for Fleet {
     }
 }
 
-/// splitmix64.
-pub fn mix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+pub use crate::vocab::mix64;
 
 /// A deterministic yes/no with probability `share` for item `id` (salted), the same in every
 /// tool: genmonitors uses it to decide which monitors get an exec intervention or are TCP,

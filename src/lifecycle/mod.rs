@@ -18,9 +18,7 @@
 //!   with counters cleared and no code.
 //! - Results with reason `local` (cpra's own failure to run a check) change nothing.
 
-use crate::config::model::Colour;
-use crate::probe::reason::Reason;
-use crate::store::NONE;
+use crate::vocab::{Colour, NONE, Reason};
 
 /// A monitor's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

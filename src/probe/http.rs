@@ -13,8 +13,8 @@ use crate::limits::{
     KEEPALIVE_DRAIN_BYTES_MAX, RESPONSE_BODY_BYTES_MAX, RESPONSE_HEADER_BYTES_MAX,
     RESPONSE_HEADERS_COUNT_MAX, URL_BYTES_MAX,
 };
-use crate::probe::reason::Reason;
 use crate::store::HttpProbe;
+use crate::vocab::Reason;
 
 /// Appends the request for `probe` at `host_header` + `path` to `out`.
 pub fn render_request(out: &mut Vec<u8>, probe: &HttpProbe, host_header: &str, path: &str) {

@@ -75,7 +75,7 @@ use crate::limits::{
     ICMP_COUNT_MAX, ICMP_OUTSTANDING_PER_SOCKET_MAX, ICMP_PACKETS_PER_CHECK_MAX,
     ICMP_PAYLOAD_BYTES, ICMP_SEND_INTERVAL_MS_MAX, ICMP_SOCKET_RECV_BUFFER_BYTES, INTERVAL_MS_MAX,
 };
-use crate::probe::reason::Reason;
+use crate::vocab::Reason;
 
 /// Type, code, checksum, identifier, sequence.
 pub const ICMP_HEADER_BYTES: usize = 8;

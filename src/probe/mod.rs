@@ -17,7 +17,8 @@ pub mod dns;
 pub mod http;
 #[allow(unsafe_code)] // socket options and an uninitialised receive buffer (see its SAFETY notes)
 pub mod icmp;
-pub mod reason;
+/// Kept here for the paths tests and tools use; it lives in [`crate::vocab`].
+pub use crate::vocab::reason;
 pub mod resolve;
 #[allow(unsafe_code)] // the ring's slots (see its SAFETY notes)
 pub mod ring;

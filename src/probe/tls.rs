@@ -20,7 +20,7 @@ use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::probe::reason::Reason;
+use crate::vocab::Reason;
 
 /// The two client configurations every TLS check uses.
 #[derive(Clone)]

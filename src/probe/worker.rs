@@ -967,7 +967,7 @@ impl Worker {
             return;
         };
         // A query id nobody can predict from outside: time, slot and sequence mixed.
-        let id = (crate::fleet::mix64(now ^ (u64::from(slot) << 40) ^ u64::from(c.check_seq))
+        let id = (crate::vocab::mix64(now ^ (u64::from(slot) << 40) ^ u64::from(c.check_seq))
             & 0xffff) as u16;
         match DnsCheck::new(pulse, id) {
             Ok(d) => c.dns = Some(d),

@@ -23,13 +23,7 @@ use crate::config::model::{
 };
 pub use arena::{Arena, StrRef};
 
-/// A monitor's dense index into every column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
-#[repr(transparent)]
-pub struct MonitorId(pub u32);
-
-/// No intervention / no codes.
-pub const NONE: u32 = u32::MAX;
+pub use crate::vocab::{MonitorId, NONE, name_hash};
 
 /// Which state machine a probe worker runs for a monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable)]
@@ -512,7 +506,7 @@ impl StoreBuilder {
             }
             PulseKind::Dns(d) => {
                 // The server is the target: `server`, else the system resolver.
-                let Some(server) = crate::probe::dns::server_addr(d) else {
+                let Some(server) = crate::config::dns::server_addr(d) else {
                     self.error(
                         &spec,
                         "pulse_check.config.server",
@@ -522,7 +516,7 @@ impl StoreBuilder {
                 };
                 // What the check could never send or match is a load error, not a failure at
                 // every check.
-                if let Err(e) = crate::probe::dns::DnsCheck::new(d, 0) {
+                if let Err(e) = crate::config::dns::compile(d) {
                     self.error(&spec, "pulse_check.config", e);
                     return;
                 }
@@ -773,31 +767,4 @@ fn resolve_targets(targets: &mut [Target]) {
             });
         }
     });
-}
-
-/// A stable 64-bit hash of a monitor's name (FNV-1a): spreads first checks over the interval
-/// the same way on every run.
-pub fn name_hash(name: &str) -> u64 {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    name.hash(&mut h);
-    h.finish()
-}
-
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        // Final avalanche so nearby names land far apart.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
-        }
-    }
 }

@@ -89,7 +89,7 @@ impl Lower<'_> {
                     }
                 });
                 let docker_host = self.opt_str(t, "docker_host", &tp).and_then(|s| {
-                    match crate::effects::intervene::docker::DockerHost::parse(&s.value) {
+                    match crate::config::model::DockerHost::parse(&s.value) {
                         Ok(_) => Some(s.value.trim().to_string()),
                         Err(e) => {
                             self.err(&tp.key("docker_host"), s.line, e);

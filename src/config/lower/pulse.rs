@@ -512,7 +512,7 @@ impl Lower<'_> {
             expected_rcode: expected_rcode?,
             expected_answer,
         };
-        if pulse.server.is_none() && crate::probe::dns::system_resolver_once().is_none() {
+        if pulse.server.is_none() && crate::config::dns::system_resolver_once().is_none() {
             self.err(
                 &p.key("server"),
                 m.line,
@@ -522,7 +522,7 @@ impl Lower<'_> {
         }
         // What the check could never send or match is a load error, not a failure at every
         // check (an A answer that is no IPv4 address, a name too long to encode).
-        if let Err(e) = crate::probe::dns::DnsCheck::new(&pulse, 0) {
+        if let Err(e) = crate::config::dns::compile(&pulse) {
             let line = m
                 .get("expected_answer")
                 .or_else(|| m.get("query"))

@@ -19,49 +19,12 @@ use std::time::{Duration, Instant};
 
 use crate::limits::DOCKER_ANSWER_BYTES_MAX;
 
-/// Where the Docker Engine API listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DockerHost {
-    Unix(std::path::PathBuf),
-    /// `host:port`.
-    Tcp(String),
-}
+pub use crate::config::model::DockerHost;
 
 /// The default socket when neither `docker_host` nor `DOCKER_HOST` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 impl DockerHost {
-    /// Parses `unix:///path`, `tcp://host:port` (or `http://`), or a bare absolute path.
-    pub fn parse(s: &str) -> Result<DockerHost, String> {
-        let s = s.trim();
-        if let Some(p) = s.strip_prefix("unix://") {
-            if p.starts_with('/') {
-                return Ok(DockerHost::Unix(p.into()));
-            }
-            return Err(format!(
-                "{s:?}: a unix socket path must be absolute (unix:///run/docker.sock)"
-            ));
-        }
-        if let Some(hp) = s
-            .strip_prefix("tcp://")
-            .or_else(|| s.strip_prefix("http://"))
-        {
-            let hp = hp.trim_end_matches('/');
-            match hp.rsplit_once(':') {
-                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) => {
-                    return Ok(DockerHost::Tcp(hp.to_string()));
-                }
-                _ => return Err(format!("{s:?}: expected tcp://host:port")),
-            }
-        }
-        if s.starts_with('/') {
-            return Ok(DockerHost::Unix(s.into()));
-        }
-        Err(format!(
-            "{s:?} is not a Docker host: use unix:///path/to/docker.sock or tcp://host:port (TLS hosts are not supported)"
-        ))
-    }
-
     /// The configured override, else `$DOCKER_HOST`, else the default socket.
     pub fn resolve(configured: Option<&str>) -> Result<DockerHost, String> {
         match configured {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::model::{InterventionAction, InterventionSpec};
 use crate::limits::{DOCKER_RESTARTS_PER_HOST_MAX, EXEC_POLL_MS, INTERVENTIONS_CONCURRENT_MAX};
-use crate::probe::reason::Reason;
+use crate::vocab::Reason;
 use docker::DockerHost;
 
 /// An intervention to run for a monitor.

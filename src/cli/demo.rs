@@ -13,14 +13,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::DemoArgs;
 use crate::config::model::Colour;
 use crate::config::{self, Env, Format, LoadOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::store::{MonitorId, StoreBuilder};
+use clap::Args;
+
+/// `cpra demo`'s arguments (the demo owns them).
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long to run.
+    #[arg(long = "for", value_parser = super::parse_duration, default_value = "32s")]
+    pub run_for: Duration,
+    /// Where to write the demo's config and alert log. Default: a fresh temporary directory.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Where the dashboard listens (default 127.0.0.1:9797, else a free port); `none`: off.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
 
 /// The bundled example config.
-pub const DEMO_YAML: &str = include_str!("../examples/demo.yaml");
+pub const DEMO_YAML: &str = include_str!("../../examples/demo.yaml");
 
 const HEALTHY: u8 = 0;
 const FAILING: u8 = 1;
@@ -252,11 +266,11 @@ fn run_inner(args: &DemoArgs) -> Result<i32, String> {
     )
     .map_err(|e| format!("starting the engine: {e}"))?;
     // The dashboard on the usual address, or any free port when that one is taken.
-    let server = crate::cli::start_api(&mut engine, args.listen.as_deref(), None, true, 0.0, false)
+    let server = super::start_api(&mut engine, args.listen.as_deref(), None, true, 0.0, false)
         .ok()
         .flatten()
         .or_else(|| {
-            crate::cli::start_api(&mut engine, Some("127.0.0.1:0"), None, true, 0.0, false)
+            super::start_api(&mut engine, Some("127.0.0.1:0"), None, true, 0.0, false)
                 .ok()
                 .flatten()
         });

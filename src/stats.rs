@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::model::Colour;
 use crate::lifecycle::State;
-use crate::probe::reason::Reason;
+use crate::vocab::Reason;
 
 const SUB_BITS: u32 = 3;
 const SUB: usize = 1 << SUB_BITS;
