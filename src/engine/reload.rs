@@ -376,6 +376,7 @@ impl Engine {
         }
         // Inputs this made (maintenance entered) go with the first tick's.
         self.pending_inputs.append(&mut self.inputs);
+        self.assert_columns();
         Ok(p.counts)
     }
 
@@ -405,6 +406,35 @@ impl Engine {
                 let n = self.closers[codes as usize][k];
                 self.push_code(n, &e, crate::config::model::Colour::Green, false);
             }
+        }
+    }
+
+    /// Post-condition of a swap: every per-monitor column is the new catalog's length, and
+    /// every id a list holds is one of its monitors.
+    fn assert_columns(&self) {
+        let n = self.catalog.len();
+        assert_eq!(self.life.len(), n);
+        assert!(self.sched.next_due_ms.len() >= n);
+        for len in [
+            self.generation.len(),
+            self.in_flight.len(),
+            self.checks.len(),
+            self.cert_days.len(),
+            self.last_colour.len(),
+        ] {
+            assert_eq!(len, n, "a column was not carried to the new catalog");
+        }
+        assert!(self.paused.iter().all(|&m| (m as usize) < n));
+        assert!(self.maint_active.iter().all(|&(_, m)| (m as usize) < n));
+        assert!(
+            self.deadlines
+                .iter()
+                .flatten()
+                .all(|&(m, _, _)| (m as usize) < n)
+        );
+        if let Some(api) = self.api.as_ref() {
+            assert_eq!(api.view.len(), n);
+            assert_eq!(api.tracked.len(), n);
         }
     }
 

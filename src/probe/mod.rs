@@ -59,3 +59,7 @@ pub struct Completion {
     /// Whole days until the peer certificate expires (https, tls); `worker::NO_CERT` if none.
     pub cert_days: i32,
 }
+
+// The rings carry these by value, 64 Ki at a time: their size is a budget, checked here.
+const _: () = assert!(std::mem::size_of::<Request>() == 24);
+const _: () = assert!(std::mem::size_of::<Completion>() == 24);
