@@ -805,6 +805,34 @@ fn parallel_and_sequential_readers_agree() {
         let seq = run_bad(1).expect_err("errors");
         assert_eq!(seq.total(), 50);
         assert_eq!(run_bad(2).expect_err("errors"), seq);
+        // The same top-level key before and after the list is a duplicate, however it is read.
+        let twice = format!(
+            "alerting:\n  remind_every: 1h\n{}alerting:\n  remind_every: 2h\n",
+            tricky_file(false, false).replace("trailing: 1\n", "")
+        );
+        std::fs::write(&path, &twice).unwrap();
+        let opts = LoadOptions {
+            threads: 2,
+            chunk_bytes: 256,
+            block_bytes: 512,
+            ..LoadOptions::default()
+        };
+        let from_file = cpra::config::load_file(&path, &opts, &mut |_| ()).expect_err("dup");
+        let sequential = load_bytes(
+            twice.as_bytes(),
+            Format::Yaml,
+            &LoadOptions {
+                threads: 1,
+                ..LoadOptions::default()
+            },
+            &mut |_| (),
+        )
+        .expect_err("dup");
+        assert_eq!(from_file, sequential);
+        assert!(
+            from_file.to_string().contains("duplicate key \"alerting\""),
+            "{from_file}"
+        );
         // A syntax error in a late slice of a file: the sliced reader gives up and the
         // whole-file reader reports it, as from memory.
         let broken = format!("{}  - name: \"unterminated\n", tricky_file(false, false));
@@ -923,6 +951,34 @@ fn json_pipeline_matches_single_thread() {
     let (c, seen_c) = from_file(&good, true);
     assert_eq!(c, Ok(a.clone()), "sliced");
     assert_eq!(seen_c, seen_a);
+    // Blank lines and indentation between elements, lines cut by block edges anywhere.
+    let spaced = good.replace(",\n{", ",\n\n   \n  {");
+    for block in [7001, 7919, 65_537] {
+        std::fs::write(&path, &spaced).unwrap();
+        let opts = LoadOptions {
+            threads: 2,
+            chunk_bytes: 20_000,
+            block_bytes: block,
+            forbid_fallback: true,
+            ..LoadOptions::default()
+        };
+        let mut seen = Vec::new();
+        let r = cpra::config::load_file(&path, &opts, &mut |s| seen.push(s));
+        assert_eq!(r, Ok(a.clone()), "spaced, block {block}");
+        assert_eq!(seen, seen_a, "spaced, block {block}");
+    }
+    // A `monitors` key the scan cannot read (escaped) is left to the whole-file reader.
+    let escaped = good.replacen(
+        "{\"x-note\": 1,",
+        "{\"monit\\u006frs\": [], \"x-note\": 1,",
+        1,
+    );
+    let (c, _) = from_file(&escaped, false);
+    assert_eq!(
+        c.map(|_| ()),
+        run(2, &escaped).0.map(|_| ()),
+        "escaped key: as read whole"
+    );
     // One line (no element starts a line): read whole.
     let (c, seen_c) = from_file(&good.replace(",\n{", ",{"), false);
     assert_eq!((c, seen_c), (Ok(a.clone()), seen_a.clone()), "minified");

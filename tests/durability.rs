@@ -2,6 +2,8 @@
 //! down (no second yellow or red), keep its incident id, and close it with a green when the
 //! target recovers. A changed pulse starts fresh; a corrupt snapshot is reported and ignored.
 
+#[path = "support/codes.rs"]
+mod codes;
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
@@ -11,37 +13,9 @@ mod services;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use codes::{codes, colours_of, log_codes};
 use harness::{Cpra, Port, wait_until};
 use serde_json::Value;
-
-fn codes(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn colours_of(log: &Path, monitor: &str) -> Vec<String> {
-    codes(log)
-        .iter()
-        .filter(|c| c["monitor"] == monitor)
-        .map(|c| c["color"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// A `codes:` block sending every colour to the log file `log`.
-fn log_codes(log: &Path) -> String {
-    ["red", "yellow", "green", "cyan", "gray"]
-        .iter()
-        .map(|c| {
-            format!(
-                "      {c}: {{notify: log, config: {{file: {}}}}}\n",
-                log.display()
-            )
-        })
-        .collect()
-}
 
 /// `flaky` on `flaky_port`, `steady` on `up_port`, every 300 ms, all colours to `codes.log`.
 fn config(dir: &Path, flaky_port: u16, up_port: u16) -> PathBuf {

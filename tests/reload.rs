@@ -3,6 +3,8 @@
 //! yellow or red), a monitor whose target changed starts fresh, a removed one sends nothing
 //! more, an added one starts; a broken file changes nothing and says why.
 
+#[path = "support/codes.rs"]
+mod codes;
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
@@ -14,41 +16,18 @@ mod services;
 use std::path::Path;
 use std::time::Duration;
 
+use codes::{codes, colours_of, log_codes};
 use harness::{Cpra, Port, wait_until};
 use http::{get, post};
 use serde_json::Value;
 
 const TOKEN: &str = "reload-token-9d1e";
 
-fn codes(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn colours_of(log: &Path, monitor: &str) -> Vec<String> {
-    codes(log)
-        .iter()
-        .filter(|c| c["monitor"] == monitor)
-        .map(|c| c["color"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// A TCP monitor every 300 ms sending every colour to `log`.
 fn monitor(name: &str, port: u16, interval_ms: u32, log: &Path) -> String {
-    let codes: String = ["red", "yellow", "green", "cyan", "gray"]
-        .iter()
-        .map(|c| {
-            format!(
-                "      {c}: {{notify: log, config: {{file: {}}}}}\n",
-                log.display()
-            )
-        })
-        .collect();
     format!(
-        "  - name: {name}\n    pulse_check: {{type: tcp, interval: {interval_ms}ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {port}}}}}\n    codes:\n{codes}"
+        "  - name: {name}\n    pulse_check: {{type: tcp, interval: {interval_ms}ms, timeout: 200ms, unhealthy_threshold: 2, config: {{host: 127.0.0.1, port: {port}}}}}\n    codes:\n{}",
+        log_codes(log)
     )
 }
 

@@ -16,6 +16,11 @@ use cpra::store::{Catalog, MonitorId, StoreBuilder};
 
 /// `(name, port, interval ms)`: TCP monitors, down after one failure, no codes.
 fn catalog(monitors: &[(&str, u16, u64)]) -> Catalog {
+    catalog_with(monitors, 1)
+}
+
+/// The same, down after `threshold` failures in a row.
+fn catalog_with(monitors: &[(&str, u16, u64)], threshold: u32) -> Catalog {
     let mut b = StoreBuilder::new();
     for (i, (name, port, interval)) in monitors.iter().enumerate() {
         b.add(MonitorSpec {
@@ -26,7 +31,7 @@ fn catalog(monitors: &[(&str, u16, u64)]) -> Catalog {
             pulse: PulseSpec {
                 interval: Duration::from_millis(*interval),
                 timeout: Duration::from_millis(500),
-                unhealthy_threshold: 1,
+                unhealthy_threshold: threshold,
                 healthy_threshold: None,
                 kind: PulseKind::Tcp(TcpPulse {
                     host: "127.0.0.1".into(),
@@ -237,5 +242,43 @@ fn an_unchanged_monitor_keeps_its_phase_and_a_changed_one_restarts_within_an_int
     assert!(
         slower[0] < 2000 + 3000,
         "first check within one new interval"
+    );
+}
+
+/// The tick before a reload applied its results already: the swap must not apply them again
+/// (one failure of a monitor that needs two stays one).
+#[test]
+fn a_result_just_before_a_reload_counts_once() {
+    let (h, mut w) = worker();
+    let cfg = EngineConfig {
+        workers: 1,
+        pin: false,
+        record_events: true,
+        ..EngineConfig::default()
+    };
+    let cat = catalog_with(&[("twice", 9, 1000)], 2);
+    let mut e = Engine::with_workers(Arc::new(cat), cfg, vec![h]).expect("engine");
+    let mut t = 0;
+    let mut failed = false;
+    while !failed {
+        e.step_at(t);
+        for r in w.take() {
+            w.answer(&r, Reason::Refused);
+        }
+        t += 10;
+        e.step_at(t);
+        failed = e.status_of("twice").unwrap().checks == 1;
+        t += 10;
+    }
+    assert_eq!(e.status_of("twice").unwrap().state, State::Degraded);
+    let p = prepare(e.catalog_arc(), catalog_with(&[("twice", 9, 1000)], 2), 0.0);
+    let (h2, _w2) = worker();
+    e.apply_reload_with(p, t, Some(vec![h2])).expect("applied");
+    e.step_at(t);
+    e.step_at(t + 10);
+    assert_eq!(
+        e.status_of("twice").unwrap().state,
+        State::Degraded,
+        "one failure, counted once"
     );
 }

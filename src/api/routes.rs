@@ -200,7 +200,7 @@ impl Api {
         })
     }
 
-    fn events(&self, req: &Request) -> Response {
+    fn events(&mut self, req: &Request) -> Response {
         let limit = req
             .param("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -211,7 +211,11 @@ impl Api {
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => return Response::error(400, "since must be an event seq number"),
         };
-        let s = self.view.shared();
+        let view = self.view.clone();
+        let s = view.shared();
+        // Events are renumbered at a reload under this lock: name them with the view taken
+        // under it.
+        self.view = view.latest();
         let list: Vec<Value> = match since {
             // Polling: everything from `since` on, oldest first, so nothing is skipped; the
             // next poll asks from the last seq returned + 1.

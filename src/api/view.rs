@@ -247,8 +247,8 @@ impl Shared {
 
     /// Transitions with `seq >= since`, oldest first, at most `max`.
     pub fn events_since(&self, since: u64, max: usize) -> Vec<EventRecord> {
-        let first = self.events.front().map_or(since, |e| e.seq);
-        let skip = since.saturating_sub(first) as usize;
+        // Sequence numbers rise but may have gaps (a reload drops a removed monitor's events).
+        let skip = self.events.partition_point(|e| e.seq < since);
         self.events.iter().skip(skip).take(max).copied().collect()
     }
 }
@@ -278,7 +278,7 @@ pub type Asked = (Command, u64, Option<SyncSender<Reply>>);
 /// The view of one configuration, shared by the engine (writer) and the API server (reader).
 ///
 /// A reload does not change a view: the engine builds the next one (new catalog, cells carried
-/// over by name) and links it as the [`successor`](View::successor); the server moves to it at
+/// over by name) and makes it the latest ([`View::latest`]); the server moves to it at
 /// its next request. Monitor ids are only ever used with the view that gave them, so a request
 /// never mixes two configurations. What outlives a configuration (events, histories, the
 /// counters, the command channel) is in [`Common`], shared by every view.
@@ -295,7 +295,6 @@ pub struct View {
     common: Arc<Common>,
     /// Built on the first search or lookup by name (server side).
     names: std::sync::OnceLock<NameIndex>,
-    successor: std::sync::OnceLock<Arc<View>>,
 }
 
 /// Per-monitor cells: two words a monitor.
@@ -311,6 +310,22 @@ pub struct Common {
     pub reload: Mutex<Option<ReloadStatus>>,
     /// Where `POST /api/v1/reload` asks for one (set by `cpra run`; `None`: not offered).
     pub reload_requests: Mutex<Option<Sender<&'static str>>>,
+    /// The newest view, weakly: the engine holds it; a view a reload replaced is freed as soon
+    /// as no request uses it (the server moves on at its next request).
+    latest: Mutex<std::sync::Weak<View>>,
+}
+
+impl Common {
+    fn latest(&self) -> Option<Arc<View>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade()
+    }
+
+    fn set_latest(&self, v: &Arc<View>) {
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(v);
+    }
 }
 
 /// A reload as the API reports it.
@@ -399,6 +414,7 @@ impl View {
             commands: Mutex::new(tx),
             reload: Mutex::new(None),
             reload_requests: Mutex::new(None),
+            latest: Mutex::new(std::sync::Weak::new()),
         });
         let view = View {
             number: 0,
@@ -409,9 +425,10 @@ impl View {
             config_load_s,
             common,
             names: std::sync::OnceLock::new(),
-            successor: std::sync::OnceLock::new(),
         };
-        (Arc::new(view), rx)
+        let view = Arc::new(view);
+        view.common.set_latest(&view);
+        (view, rx)
     }
 
     /// Engine only, at a reload: the view of `catalog`, whose monitor `new` gets the cell of
@@ -448,20 +465,21 @@ impl View {
             cells,
             common: self.common.clone(),
             names: std::sync::OnceLock::new(),
-            successor: std::sync::OnceLock::new(),
         });
         // Under the lock, so that a reader holding it sees events and the view that names
         // them from the same configuration.
         let mut shared = self.shared();
         shared.renumber(old_to_new, n);
-        let _ = self.successor.set(next.clone());
+        self.common.set_latest(&next);
         drop(shared);
         next
     }
 
     /// No reload has replaced this view (yet).
     pub fn is_latest(&self) -> bool {
-        self.successor.get().is_none()
+        self.common
+            .latest()
+            .is_none_or(|l| std::ptr::eq(Arc::as_ptr(&l), self))
     }
 
     /// Cells for `n` monitors, all up.
@@ -471,18 +489,20 @@ impl View {
             .collect()
     }
 
-    /// The newest view: this one, or the one a reload put in its place.
+    /// The newest view: this one, or the one a reload put in its place (while the engine
+    /// holds it).
     pub fn latest(self: &Arc<View>) -> Arc<View> {
-        let mut v = self.clone();
-        while let Some(next) = v.successor.get() {
-            v = next.clone();
-        }
-        v
+        self.common.latest().unwrap_or_else(|| self.clone())
     }
 
     /// What every view of this run shares.
     pub fn common(&self) -> &Common {
         &self.common
+    }
+
+    /// The same, to keep beyond this view (the reloader keeps it, not a view).
+    pub fn common_arc(&self) -> Arc<Common> {
+        self.common.clone()
     }
 
     pub fn len(&self) -> usize {
@@ -741,5 +761,9 @@ mod tests {
         assert_eq!(s.events_since(15, 100)[0].seq, 15);
         assert_eq!(s.events_since(0, 3)[0].seq, 10);
         assert!(s.events_since(20, 100).is_empty());
+        // A reload dropped a removed monitor's events: gaps, and still nothing skipped.
+        s.events.retain(|e| e.seq % 3 != 0);
+        let got: Vec<u64> = s.events_since(13, 100).iter().map(|e| e.seq).collect();
+        assert_eq!(got, [13, 14, 16, 17, 19]);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::api::View;
-use crate::api::view::ReloadStatus;
+use crate::api::view::{Common, ReloadStatus};
 use crate::engine::reload::{Counts, Prepared, prepare};
 use crate::store::Catalog;
 use crate::store::shard::Shard;
@@ -46,13 +46,15 @@ pub fn start(
     {
         *r = Some(tx);
     }
+    // Only what outlives a configuration: holding a view would keep its catalog alive.
+    let common = view.map(|v| v.common_arc());
     std::thread::Builder::new()
         .name("cpra-reloader".into())
-        .spawn(move || run(&src, link, view, &rx))?;
+        .spawn(move || run(&src, link, common, &rx))?;
     Ok(())
 }
 
-fn run(src: &Source, mut link: EngineLink, view: Option<Arc<View>>, rx: &Receiver<&'static str>) {
+fn run(src: &Source, mut link: EngineLink, view: Option<Arc<Common>>, rx: &Receiver<&'static str>) {
     let mut attempt = 0u64;
     while let Ok(who) = rx.recv() {
         while rx.try_recv().is_ok() {} // Folded into this one.
@@ -141,9 +143,9 @@ fn reload_once(
     Ok((counts, warnings, t0.elapsed().as_secs_f64()))
 }
 
-fn publish(view: &Option<Arc<View>>, status: &ReloadStatus) {
-    if let Some(v) = view
-        && let Ok(mut r) = v.common().reload.lock()
+fn publish(common: &Option<Arc<Common>>, status: &ReloadStatus) {
+    if let Some(c) = common
+        && let Ok(mut r) = c.reload.lock()
     {
         *r = Some(status.clone());
     }

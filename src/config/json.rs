@@ -24,7 +24,7 @@ use crate::config::slices::{SliceOut, in_order};
 use crate::config::source::Source;
 use crate::config::{Collector, LoadOptions};
 use crate::limits::{
-    CONFIG_CHUNK_BYTES, CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_PLAN_BLOCK_BYTES,
+    CONFIG_DEPTH_MAX, CONFIG_NODES_PER_MONITOR_MAX, CONFIG_PLAN_BLOCK_BYTES,
     CONFIG_STRING_BYTES_MAX,
 };
 
@@ -110,20 +110,7 @@ pub(crate) fn load_sliced(
     opts: &LoadOptions,
     col: &mut Collector<'_>,
 ) -> Option<Result<(), ConfigError>> {
-    let threads = opts.effective_threads();
-    let chunk_bytes = if opts.chunk_bytes == 0 {
-        CONFIG_CHUNK_BYTES
-    } else {
-        opts.chunk_bytes
-    };
-    if threads < 2 || len < 2 * chunk_bytes {
-        return None;
-    }
-    let src = Source::File {
-        file,
-        len,
-        block: opts.block_bytes,
-    };
+    let (src, threads, chunk_bytes) = crate::config::source::sliced(file, len, opts)?;
     let plan = plan(&src, chunk_bytes)?;
     // The skeleton: the document with an empty `monitors` list, small by construction.
     let head = src.bytes(0, plan.open + 1)?;
@@ -134,6 +121,10 @@ pub(crate) fn load_sliced(
     let skeleton = [&head[..], &tail[..]].concat();
     let mut msgs = Vec::new();
     parse(&skeleton, opts.strict, &mut |m| msgs.push(m)).ok()?;
+    // Monitors in the skeleton: a `monitors` key the scan did not read as one.
+    if msgs.iter().any(|m| matches!(m, Msg::Monitors(_))) {
+        return None;
+    }
     let mut index = 0usize;
     let mut msgs = msgs.into_iter();
     for m in msgs.by_ref() {
@@ -245,6 +236,7 @@ fn plan(src: &Source<'_>, chunk_bytes: usize) -> Option<Plan> {
         chunk_bytes,
         slice_start: open + 1,
         last_solid: None,
+        after_newline: false,
         elements: 1,
         first: 0,
         slices: Vec::new(),
@@ -287,8 +279,10 @@ fn plan(src: &Source<'_>, chunk_bytes: usize) -> Option<Plan> {
 struct Cuts {
     chunk_bytes: usize,
     slice_start: usize,
-    /// The last non-blank byte seen and its offset.
+    /// The last non-blank byte seen and its offset (`None` once a comma's line is decided).
     last_solid: Option<(u8, usize)>,
+    /// A newline after a comma ended the last block: its line is decided in the next one.
+    after_newline: bool,
     /// Elements seen in the current slice (the first one included).
     elements: usize,
     first: usize,
@@ -297,6 +291,16 @@ struct Cuts {
 
 impl Cuts {
     fn feed(&mut self, off: usize, bytes: &[u8]) {
+        // A newline after a comma whose next non-blank byte was past the last block's end.
+        if self.after_newline {
+            match bytes.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(k) => {
+                    self.after_newline = false;
+                    self.line_start(bytes[k] == b'{');
+                }
+                None => return,
+            }
+        }
         let mut from = 0;
         for nl in memchr::memchr_iter(b'\n', bytes) {
             // The last non-blank byte before this newline (perhaps in an earlier block).
@@ -307,26 +311,42 @@ impl Cuts {
                 self.last_solid = Some((bytes[from + k], off + from + k));
             }
             from = nl + 1;
-            let next = bytes[from..].iter().position(|b| !b.is_ascii_whitespace());
-            let starts_element = next.is_some_and(|k| bytes[from + k] == b'{');
-            let Some((b',', comma)) = self.last_solid else {
-                continue;
-            };
-            if !starts_element {
+            if !matches!(self.last_solid, Some((b',', _))) {
                 continue;
             }
-            if comma - self.slice_start >= self.chunk_bytes {
-                self.slices
-                    .push((self.slice_start, comma, self.elements, self.first));
-                self.first += self.elements;
-                self.elements = 1;
-                self.slice_start = comma + 1;
-            } else {
-                self.elements += 1;
+            match bytes[from..].iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(k) => self.line_start(bytes[from + k] == b'{'),
+                None => self.after_newline = true, // Decided in the next block.
+            }
+            if self.after_newline {
+                break;
             }
         }
-        if let Some(k) = bytes[from..].iter().rposition(|b| !b.is_ascii_whitespace()) {
+        if !self.after_newline
+            && let Some(k) = bytes[from..].iter().rposition(|b| !b.is_ascii_whitespace())
+        {
             self.last_solid = Some((bytes[from + k], off + from + k));
+        }
+    }
+
+    /// The first line after a comma starts here; `element`: with a `{`.
+    fn line_start(&mut self, element: bool) {
+        let Some((b',', comma)) = self.last_solid else {
+            return;
+        };
+        // The comma is used: a blank line after it must not count it again.
+        self.last_solid = None;
+        if !element {
+            return;
+        }
+        if comma.saturating_sub(self.slice_start) >= self.chunk_bytes {
+            self.slices
+                .push((self.slice_start, comma, self.elements, self.first));
+            self.first += self.elements;
+            self.elements = 1;
+            self.slice_start = comma + 1;
+        } else {
+            self.elements += 1;
         }
     }
 }
@@ -346,6 +366,8 @@ struct Scanner {
     capturing: bool,
     key: Vec<u8>,
     key_is_monitors: bool,
+    /// The root key being read holds an escape.
+    escaped_key: bool,
     /// After `"monitors":`, waiting for its `[`.
     want_array: bool,
     in_monitors: bool,
@@ -386,7 +408,9 @@ impl Scanner {
         if self.escape {
             self.escape = false;
             if self.capturing {
-                self.key.push(b'\\'); // An escaped key is never `monitors` here.
+                // A root key with an escape could decode to `monitors`: the whole-file path
+                // decides (see `structural`).
+                self.escaped_key = true;
             }
             return i + 1;
         }
@@ -468,6 +492,9 @@ impl Scanner {
                 self.depth -= 1;
             }
             b':' if self.depth == 1 => {
+                if std::mem::take(&mut self.escaped_key) {
+                    return false;
+                }
                 self.expect_key = false;
                 self.want_array = std::mem::take(&mut self.key_is_monitors);
             }

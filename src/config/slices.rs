@@ -82,10 +82,13 @@ pub(crate) fn in_order(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    if tx
-                        .send((k, worker, work(k, std::mem::take(&mut spare))))
-                        .is_err()
-                    {
+                    // A panic in a slice's work is that slice's failure (the caller falls back to
+                    // its whole-file path): the others must not wait for it for ever.
+                    let spare = std::mem::take(&mut spare);
+                    let out =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(k, spare)))
+                            .unwrap_or(None);
+                    if tx.send((k, worker, out)).is_err() {
                         break;
                     }
                 }

@@ -95,21 +95,7 @@ impl<'t> Source<'t> {
                 }
                 true
             }
-            Source::File { file, len, block } => {
-                let mut buf = vec![0u8; block_size(*block)];
-                let mut at = from;
-                while at < *len {
-                    let want = (*len - at).min(buf.len());
-                    if file.read_exact_at(&mut buf[..want], at as u64).is_err() {
-                        return false;
-                    }
-                    if !f(at, &buf[..want]) {
-                        return true;
-                    }
-                    at += want;
-                }
-                true
-            }
+            Source::File { file, len, block } => read_blocks(file, *len, *block, from, false, f),
         }
     }
 
@@ -131,37 +117,84 @@ impl<'t> Source<'t> {
                 _ => false,
             },
             Source::File { file, len, block } => {
-                let mut buf = vec![0u8; block_size(*block)];
-                let mut at = from;
-                while at < *len {
-                    let want = (*len - at).min(buf.len());
-                    if file.read_exact_at(&mut buf[..want], at as u64).is_err() {
-                        return false;
-                    }
-                    let end = if at + want == *len {
-                        want
-                    } else {
-                        match memchr::memrchr(b'\n', &buf[..want]) {
-                            Some(i) => i + 1,
-                            None => return false,
+                let mut clean = true;
+                let read = read_blocks(file, *len, *block, from, true, |at, bytes| {
+                    match std::str::from_utf8(bytes) {
+                        Ok(text) if memchr::memchr(0, bytes).is_none() => f(at, text),
+                        _ => {
+                            clean = false;
+                            false
                         }
-                    };
-                    let block = &buf[..end];
-                    if memchr::memchr(0, block).is_some() {
-                        return false;
                     }
-                    let Ok(text) = std::str::from_utf8(block) else {
-                        return false;
-                    };
-                    if !f(at, text) {
-                        return true;
-                    }
-                    at += end;
-                }
-                true
+                });
+                read && clean
             }
         }
     }
+}
+
+/// Reads `file` from `from` to `len` in blocks of `block` bytes (0: the default), calling `f`
+/// on each until it says stop; with `whole_lines`, each block but the last is cut after its
+/// last newline and the next starts there. `false` when a read fails, or a line is longer
+/// than a block.
+fn read_blocks(
+    file: &File,
+    len: usize,
+    block: usize,
+    from: usize,
+    whole_lines: bool,
+    mut f: impl FnMut(usize, &[u8]) -> bool,
+) -> bool {
+    let mut buf = vec![0u8; block_size(block)];
+    let mut at = from;
+    while at < len {
+        let want = (len - at).min(buf.len());
+        if file.read_exact_at(&mut buf[..want], at as u64).is_err() {
+            return false;
+        }
+        let end = if !whole_lines || at + want == len {
+            want
+        } else {
+            match memchr::memrchr(b'\n', &buf[..want]) {
+                Some(i) => i + 1,
+                None => return false,
+            }
+        };
+        if !f(at, &buf[..end]) {
+            return true;
+        }
+        at += end;
+    }
+    true
+}
+
+/// How a large file is read a slice at a time: its source, the loader threads and the slice
+/// size. `None` when it is not worth it (one thread, fewer than two slices) or the file needs
+/// the whole-file path (gzip data, a byte-order mark).
+pub(crate) fn sliced<'t>(
+    file: &'t File,
+    len: usize,
+    opts: &crate::config::LoadOptions,
+) -> Option<(Source<'t>, usize, usize)> {
+    let threads = opts.effective_threads();
+    let chunk_bytes = if opts.chunk_bytes == 0 {
+        crate::limits::CONFIG_CHUNK_BYTES
+    } else {
+        opts.chunk_bytes
+    };
+    if threads < 2 || len < 2 * chunk_bytes {
+        return None;
+    }
+    let src = Source::File {
+        file,
+        len,
+        block: opts.block_bytes,
+    };
+    let magic = src.bytes(0, 3.min(len))?;
+    if magic.starts_with(b"\xef\xbb\xbf") || magic.starts_with(&[0x1f, 0x8b]) {
+        return None;
+    }
+    Some((src, threads, chunk_bytes))
 }
 
 fn block_size(block: usize) -> usize {

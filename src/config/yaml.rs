@@ -456,7 +456,13 @@ fn run_job(
         // Any other top-level key: read its value (it may hold anchors) and check the key.
         let (ev, m) = r.next().map_err(|s| fail(s, None))?;
         let value = r.node(ev, m, 1, &mut budget).map_err(|s| fail(s, None))?;
+        // Keys before the list are reported by the first slice only; a later slice reads them
+        // again (its head) just to know them, so that a duplicate after the list is caught.
+        let report = seen_monitors || job.report_head;
         for (line, k) in r.dup_keys.drain(..) {
+            if !report {
+                continue;
+            }
             file.push((
                 true,
                 ConfigError::file(
@@ -471,6 +477,24 @@ fn run_job(
         }
         if seen_monitors && speculative && !job.last {
             return Err(JobFail::Rejected);
+        }
+        if !report {
+            if let Some(k) = key_text
+                && k != "monitors"
+                && !seen_top.iter().any(|s| s == k)
+            {
+                seen_top.push(k.to_string());
+            }
+            match key_text {
+                Some("alerting") => {
+                    out.alerting = Some(lower_alerting(&value, opts, Dialect::Yaml).0)
+                }
+                Some("remediation") => {
+                    out.remediation = Some(lower_remediation(&value, opts, Dialect::Yaml).0);
+                }
+                _ => {}
+            }
+            continue;
         }
         if seen_monitors || job.report_head {
             if let Some(k) = key_text
@@ -651,25 +675,7 @@ pub(crate) fn load_sliced(
     opts: &LoadOptions,
     col: &mut Collector<'_>,
 ) -> Option<Result<(), ConfigError>> {
-    let threads = opts.effective_threads();
-    let chunk_bytes = if opts.chunk_bytes == 0 {
-        CONFIG_CHUNK_BYTES
-    } else {
-        opts.chunk_bytes
-    };
-    if threads < 2 || len < 2 * chunk_bytes {
-        return None;
-    }
-    let src = Source::File {
-        file,
-        len,
-        block: opts.block_bytes,
-    };
-    // A byte-order mark (the whole-file path strips it) or gzip data (it unpacks it).
-    let magic = src.bytes(0, 3.min(len))?;
-    if magic.starts_with(b"\xef\xbb\xbf") || magic.starts_with(&[0x1f, 0x8b]) {
-        return None;
-    }
+    let (src, threads, chunk_bytes) = crate::config::source::sliced(file, len, opts)?;
     let planned = plan(&src, chunk_bytes);
     if let Some(plan) = &planned
         && parallel(&src, plan, threads, opts, col)

@@ -191,7 +191,7 @@ pub struct Engine {
     era_jobs: Vec<(u64, rustc_hash::FxHashMap<u32, u32>)>,
     /// Workers of an earlier configuration finishing their checks in flight, each with the
     /// map from its ids to today's (`NONE`: the result is not wanted).
-    retiring: Vec<(WorkerHandle, Vec<u32>)>,
+    retiring: Vec<(WorkerHandle, Arc<Vec<u32>>)>,
     /// Where prepared reloads arrive (see [`Engine::accept_reloads`]).
     reloads: Option<reload::Link>,
 }

@@ -292,7 +292,11 @@ impl Engine {
         let Some(p) = self.reloads.as_ref().and_then(|l| l.rx.try_recv().ok()) else {
             return;
         };
-        let result = self.apply_reload(p, now_ms);
+        let result = if self.stopping {
+            Err("cpra is stopping".to_string())
+        } else {
+            self.apply_reload(p, now_ms)
+        };
         if let Some(l) = self.reloads.as_ref() {
             let _ = l.done.send(result);
         }
@@ -323,8 +327,10 @@ impl Engine {
                 .spawn(&p.catalog, self.epoch, 0..self.workers.len())
                 .map_err(|e| format!("cannot start the probe workers: {e}"))?,
         };
+        // Last tick's inputs were applied already: only what the swap itself adds goes on.
+        self.inputs.clear();
         let map = p.old_to_new.as_slice();
-        self.close_dropped(map, now_ms);
+        self.close_dropped(map, &p, now_ms);
         // Sent under the old notifier numbering, before the hub hears of the new one.
         self.flush_codes();
         let sched = self.schedule_for(&p, now_ms);
@@ -380,16 +386,28 @@ impl Engine {
         Ok(p.counts)
     }
 
-    /// Monitors whose state is not carried (removed, or restarted on another target) with an
-    /// open incident: the notifiers holding that incident (PagerDuty, Alertmanager) get a green
-    /// that closes it, so it does not stay open (or firing) forever. No one else hears of it.
-    fn close_dropped(&mut self, map: &[u32], now_ms: u64) {
+    /// Open incidents the new configuration would never close: of monitors whose state is not
+    /// carried (removed, or restarted on another target), at every notifier holding them
+    /// (PagerDuty, Alertmanager); of kept monitors, at a holder their codes no longer go to.
+    /// Those notifiers get a green (cause `removed`) that closes it, so it does not stay open
+    /// (or firing) forever; no one else hears of it. Sent under the old notifier numbering.
+    fn close_dropped(&mut self, map: &[u32], p: &Prepared, now_ms: u64) {
         for (o, &m) in map.iter().enumerate() {
             let state = self.life.state(o as u32);
             let codes = self.catalog.codes_of[o];
-            if m != NONE || codes == NONE || !(state.is_failing() || state == State::Verifying) {
+            if codes == NONE || !(state.is_failing() || state == State::Verifying) {
                 continue;
             }
+            let kept_by = |n: u32| -> bool {
+                let Some(&new_codes) = p.catalog.codes_of.get(m as usize) else {
+                    return false;
+                };
+                let spec = &self.catalog.notifiers[n as usize];
+                p.parts
+                    .closers
+                    .get(new_codes as usize)
+                    .is_some_and(|c| c.iter().any(|&k| p.catalog.notifiers[k as usize] == *spec))
+            };
             let e = crate::lifecycle::Event {
                 monitor: o as u32,
                 from: state,
@@ -402,8 +420,12 @@ impl Engine {
                 at_ms: now_ms,
                 incident_ms: self.life.incident_start_ms[o],
             };
-            for k in 0..self.closers[codes as usize].len() {
-                let n = self.closers[codes as usize][k];
+            let close: Vec<u32> = self.closers[codes as usize]
+                .iter()
+                .copied()
+                .filter(|&n| m == NONE || !kept_by(n))
+                .collect();
+            for n in close {
                 self.push_code(n, &e, crate::config::model::Colour::Green, false);
             }
         }
@@ -571,7 +593,7 @@ impl Engine {
     /// results mapped to today's ids.
     fn retire_workers(&mut self, workers: Vec<crate::probe::worker::WorkerHandle>, map: &[u32]) {
         for (_, m) in self.retiring.iter_mut() {
-            for v in m.iter_mut() {
+            for v in Arc::make_mut(m).iter_mut() {
                 *v = if *v == NONE {
                     NONE
                 } else {
@@ -579,9 +601,11 @@ impl Engine {
                 };
             }
         }
+        let shared = Arc::new(map.to_vec());
         for w in std::mem::replace(&mut self.workers, workers) {
-            w.request_stop();
-            self.retiring.push((w, map.to_vec()));
+            // Runs what is queued in its ring too: a check waiting there is not lost.
+            w.request_retire();
+            self.retiring.push((w, shared.clone()));
         }
     }
 

@@ -62,6 +62,7 @@ pub struct WorkerHandle {
     pub waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     abort: Arc<AtomicBool>,
+    retire: Arc<AtomicBool>,
     thread: Option<JoinHandle<WorkerStats>>,
 }
 
@@ -81,6 +82,13 @@ impl WorkerHandle {
     /// by its deadline) and exits.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+
+    /// Asks the worker to run every request already in its ring and the checks in flight, then
+    /// exit (a reload replaced it: nothing more will come, and nothing queued is dropped).
+    pub fn request_retire(&self) {
+        self.retire.store(true, Ordering::Release);
         let _ = self.waker.wake();
     }
 
@@ -115,6 +123,7 @@ impl WorkerHandle {
                 waker,
                 stop: Arc::new(AtomicBool::new(false)),
                 abort: Arc::new(AtomicBool::new(false)),
+                retire: Arc::new(AtomicBool::new(false)),
                 thread: None,
             },
             req_rx,
@@ -150,6 +159,8 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
     let stop2 = stop.clone();
     let abort = Arc::new(AtomicBool::new(false));
     let abort2 = abort.clone();
+    let retire = Arc::new(AtomicBool::new(false));
+    let retire2 = retire.clone();
     let waker2 = waker.clone();
     let thread = std::thread::Builder::new()
         .name(format!("cpra-probe-{}", cfg.index))
@@ -168,6 +179,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
             );
             w.tls = cfg.tls;
             w.abort = abort2;
+            w.retire = retire2;
             w.index = cfg.index;
             w.addrs = w.catalog.targets.iter().map(|t| t.addr).collect();
             if let Some(r) = cfg.resolver {
@@ -184,6 +196,7 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
         waker,
         stop,
         abort,
+        retire,
         thread: Some(thread),
     })
 }
@@ -339,6 +352,8 @@ struct Worker {
     requests: Consumer<Request>,
     completions: Producer<Completion>,
     stop: Arc<AtomicBool>,
+    /// Exit once the ring is empty and nothing is in flight (see `request_retire`).
+    retire: Arc<AtomicBool>,
     /// Exit now, in flight or not (a bounded shutdown).
     abort: Arc<AtomicBool>,
     conns: Vec<Conn>,
@@ -422,6 +437,7 @@ impl Worker {
             requests,
             completions,
             stop,
+            retire: Arc::new(AtomicBool::new(false)),
             abort: Arc::new(AtomicBool::new(false)),
             conns: (0..in_flight_max).map(|_| Conn::new()).collect(),
             free: (0..in_flight_max as u32).rev().collect(),
@@ -455,7 +471,9 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
-            if stopping && self.in_flight == 0 && self.pending_out.is_empty() {
+            let drained =
+                stopping || self.retire.load(Ordering::Acquire) && self.requests.is_empty();
+            if drained && self.in_flight == 0 && self.pending_out.is_empty() {
                 break;
             }
             if self.abort.load(Ordering::Acquire) {

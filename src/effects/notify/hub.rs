@@ -454,7 +454,10 @@ impl Hub {
         for (old, k) in kept.iter().enumerate() {
             if !k {
                 let r = self.routes[old];
-                let _ = self.lanes[r.lane].send(LaneMsg::Retire { slot: r.slot });
+                // A notifier that never started has no lane.
+                if let Some(lane) = self.lanes.get(r.lane) {
+                    let _ = lane.send(LaneMsg::Retire { slot: r.slot });
+                }
             }
         }
         // A notifier that could not start has no route: its codes are counted dropped.
