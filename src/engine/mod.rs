@@ -278,10 +278,10 @@ impl Crew {
         } else {
             None
         };
-        let mut out = Vec::with_capacity(indexes.len());
+        let mut out: Vec<WorkerHandle> = Vec::with_capacity(indexes.len());
         for index in indexes {
             let core = (!self.cores.is_empty()).then(|| self.cores[index % self.cores.len()]);
-            out.push(worker::spawn(
+            let started = worker::spawn(
                 catalog.clone(),
                 epoch,
                 WorkerConfig {
@@ -291,7 +291,18 @@ impl Crew {
                     tls: self.tls.clone(),
                     resolver: resolver.clone(),
                 },
-            )?);
+            );
+            match started {
+                Ok(w) => out.push(w),
+                Err(e) => {
+                    // The ones already started must not run on (and hold the catalog) for ever.
+                    for w in &mut out {
+                        w.request_stop();
+                        w.join();
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
     }
