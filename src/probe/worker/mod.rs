@@ -16,6 +16,12 @@
 //! Back-pressure: the worker takes requests from its ring only while it has free slots (at most
 //! `in_flight_max`); what it cannot take stays in the ring, and a full ring makes the engine
 //! keep the monitor due and count it as deferred.
+//!
+//! This file owns the loop, the slab, the timers and a check's start and end; each protocol's
+//! steps are in their own file: `http` (request and response), `tls` (the session), `dns`,
+//! `icmp`, `redirect` (with address updates) and `pool` (keep-alive). They are `impl Worker`
+//! blocks over the same `Conn` for now; a data-carrying state per protocol is the next step
+//! (issue 11).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -36,7 +42,7 @@ use super::icmp::{IcmpCheck, OpenError, Pinger, Step as IcmpStep};
 use super::reason::Reason;
 use super::resolve::{AddrUpdate, Lookup, Resolver};
 use super::ring::{Consumer, Producer, ring};
-use super::tls::{self, TlsConfigs};
+use super::tls::TlsConfigs;
 use super::{Completion, Request};
 use crate::limits::{
     CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, DNS_UDP_REPLY_BYTES_MAX,
@@ -44,6 +50,18 @@ use crate::limits::{
     READ_CHUNK_BYTES, REQUEST_RING_CAPACITY, RESPONSE_HEADER_BYTES_MAX,
 };
 use crate::store::{Catalog, HttpProbe, MonitorId, ProbeKind, ProbeSpec};
+
+mod dns;
+mod http;
+mod icmp;
+mod pool;
+mod redirect;
+mod tls;
+
+use http::feed_response;
+use icmp::IcmpSocket;
+use pool::Idle;
+use redirect::Redirect;
 
 const WAKER: Token = Token(usize::MAX);
 /// The worker's shared ICMP sockets (IPv4, IPv6).
@@ -260,44 +278,6 @@ struct Conn {
     udp: Option<mio::net::UdpSocket>,
 }
 
-/// A followed redirect: the new destination of the check.
-struct Redirect {
-    hops: u32,
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-    /// GET without body (303, or 301/302 after a non-GET).
-    as_get: bool,
-    addr: Option<SocketAddr>,
-}
-
-impl Redirect {
-    fn host_header(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-/// A kept-alive connection waiting for the next check of its target. It stays registered with
-/// epoll under its last token: events for it then carry a socket sequence its old slot no
-/// longer has (every socket a slot takes bumps the slot's sequence) and are ignored, and
-/// reusing it costs one `reregister` instead of a deregister and a register.
-struct Idle {
-    stream: TcpStream,
-    tls: Option<rustls::ClientConnection>,
-    since_us: u64,
-}
-
 impl Conn {
     fn new() -> Conn {
         Conn {
@@ -384,15 +364,6 @@ struct Worker {
     /// Receive buffer for DNS replies over UDP (a server may ignore the size we advertise).
     dns_buf: Vec<u8>,
     index: usize,
-}
-
-/// One shared ICMP socket of a worker, or why it could not be opened.
-#[derive(Default)]
-enum IcmpSocket {
-    #[default]
-    Unopened,
-    Open(Box<(socket2::Socket, Pinger)>),
-    Failed(OpenError),
 }
 
 fn token(slot: u32, sock_seq: u32) -> Token {
@@ -820,414 +791,6 @@ impl Worker {
         self.write_request(slot);
     }
 
-    /// Moves an https or tls check along: handshake, expiry rule, then for https the request
-    /// and the response through the session. Called on every socket event in `Phase::Tls`.
-    fn drive_tls(&mut self, slot: u32) {
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let spec = catalog.spec(m);
-        let (Some(stream), Some(session)) = (c.stream.as_mut(), c.tls.as_mut()) else {
-            return;
-        };
-        let pumped = match tls::pump(session, stream) {
-            Ok(p) => p,
-            Err((r, _)) => {
-                let status = c.exchange_status();
-                self.fail(slot, r, status);
-                return;
-            }
-        };
-        if session.is_handshaking() {
-            if pumped == tls::Pumped::Eof {
-                self.fail(slot, Reason::Tls, 0);
-            }
-            return;
-        }
-        if !c.tls_request_sent {
-            // Handshake done: the expiry rule first.
-            let now = std::time::SystemTime::now();
-            let left = session
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(|leaf| tls::seconds_left(leaf.as_ref(), now));
-            c.cert_days = left.map_or(NO_CERT, |s| {
-                s.div_euclid(86_400).clamp(-100_000, 100_000) as i32
-            });
-            let warn = spec.tls().map_or(0, |t| t.warn_secs);
-            if warn > 0 && left.is_none_or(|s| s < warn as i64) {
-                self.finish(slot, Reason::CertExpiring, 0);
-                return;
-            }
-            if c.kind == ProbeKind::TLS {
-                self.finish(slot, Reason::Ok, 0);
-                return;
-            }
-            c.tls_request_sent = true;
-            if session.writer().write_all(&c.wbuf).is_err() {
-                self.fail(slot, Reason::Tls, 0);
-                return;
-            }
-            if let Err((r, _)) = tls::pump(session, stream) {
-                self.fail(slot, r, 0);
-                return;
-            }
-        }
-        let ProbeSpec::Http(probe) = spec else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
-        };
-        // Plaintext available now.
-        loop {
-            match session.reader().read(&mut self.scratch[..]) {
-                Ok(0) => {
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
-                Ok(n) => {
-                    let verdict =
-                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
-                    if let Some((r, s)) = verdict {
-                        self.verdict(slot, r, s);
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    // The peer closed without close_notify: judge what arrived.
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
-            }
-        }
-        if pumped == tls::Pumped::Eof {
-            let (r, s) = c.exchange.eof();
-            self.fail(slot, r, s);
-        }
-    }
-
-    fn write_request(&mut self, slot: u32) {
-        let c = &mut self.conns[slot as usize];
-        let Some(stream) = c.stream.as_mut() else {
-            return;
-        };
-        while c.wpos < c.wbuf.len() {
-            match stream.write(&c.wbuf[c.wpos..]) {
-                Ok(0) => {
-                    self.fail(slot, Reason::Reset, 0);
-                    return;
-                }
-                Ok(n) => c.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let r = io_reason(&e);
-                    self.fail(slot, r, 0);
-                    return;
-                }
-            }
-        }
-        c.phase = Phase::Reading;
-        // The response may already be waiting (edge-triggered: no new event would come).
-        self.read_response(slot);
-    }
-
-    fn read_response(&mut self, slot: u32) {
-        if self.conns[slot as usize].kind == ProbeKind::DNS {
-            self.read_dns_tcp(slot);
-            return;
-        }
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let ProbeSpec::Http(probe) = catalog.spec(m) else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
-        };
-        loop {
-            let Some(stream) = c.stream.as_mut() else {
-                return;
-            };
-            match stream.read(&mut self.scratch[..]) {
-                Ok(0) => {
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
-                Ok(n) => {
-                    let verdict =
-                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
-                    if let Some((r, s)) = verdict {
-                        self.verdict(slot, r, s);
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let (r, status) = (io_reason(&e), c.exchange_status());
-                    self.fail(slot, r, status);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Starts a DNS check: the query over UDP from a fresh, connected socket.
-    fn begin_dns_udp(&mut self, slot: u32, server: SocketAddr) {
-        let catalog = self.catalog.clone();
-        let now = self.now_us();
-        let c = &mut self.conns[slot as usize];
-        let ProbeSpec::Dns(pulse) = catalog.spec(MonitorId(c.req.monitor)) else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
-        };
-        // A query id nobody can predict from outside: time, slot and sequence mixed.
-        let id = (crate::vocab::mix64(now ^ (u64::from(slot) << 40) ^ u64::from(c.check_seq))
-            & 0xffff) as u16;
-        match DnsCheck::new(pulse, id) {
-            Ok(d) => c.dns = Some(d),
-            Err(_) => {
-                self.finish(slot, Reason::Protocol, 0);
-                return;
-            }
-        }
-        let bind: SocketAddr = if server.is_ipv6() {
-            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
-        } else {
-            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
-        };
-        let sock = mio::net::UdpSocket::bind(bind).and_then(|s| s.connect(server).map(|()| s));
-        let mut sock = match sock {
-            Ok(s) => s,
-            Err(e) => {
-                let r = io_reason(&e);
-                self.fail(slot, r, 0);
-                return;
-            }
-        };
-        c.sock_seq = c.sock_seq.wrapping_add(1);
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut sock, token(slot, c.sock_seq), Interest::READABLE)
-        {
-            let r = io_reason(&e);
-            self.fail(slot, r, 0);
-            return;
-        }
-        c.wbuf.clear();
-        if let Some(d) = c.dns.as_ref() {
-            d.query_udp(&mut c.wbuf);
-        }
-        if let Err(e) = sock.send(&c.wbuf) {
-            let r = io_reason(&e);
-            self.fail(slot, r, 0);
-            return;
-        }
-        c.udp = Some(sock);
-        c.phase = Phase::DnsUdp;
-    }
-
-    fn dns_step(&mut self, slot: u32, step: DnsStep) -> bool {
-        match step {
-            DnsStep::Wait => false,
-            DnsStep::RetryOverTcp => {
-                let c = &mut self.conns[slot as usize];
-                c.udp = None;
-                c.force_fresh = true; // begin_attempt opens TCP instead of UDP
-                c.attempts = c.attempts.saturating_sub(1);
-                self.begin_attempt(slot);
-                true
-            }
-            DnsStep::Done(reason, _detail) => {
-                if reason == Reason::Ok {
-                    self.finish(slot, reason, 0);
-                } else {
-                    self.fail(slot, reason, 0);
-                }
-                true
-            }
-        }
-    }
-
-    fn read_dns_udp(&mut self, slot: u32) {
-        loop {
-            let c = &mut self.conns[slot as usize];
-            let (Some(sock), Some(check)) = (c.udp.as_ref(), c.dns.as_mut()) else {
-                return;
-            };
-            if self.dns_buf.len() < DNS_UDP_REPLY_BYTES_MAX {
-                self.dns_buf.resize(DNS_UDP_REPLY_BYTES_MAX, 0);
-            }
-            let step = match sock.recv(&mut self.dns_buf[..]) {
-                Ok(n) => check.on_udp_reply(&self.dns_buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP port unreachable comes back as ECONNREFUSED on a connected socket.
-                Err(e) => DnsStep::Done(io_reason(&e), String::new()),
-            };
-            if self.dns_step(slot, step) {
-                return;
-            }
-        }
-    }
-
-    fn read_dns_tcp(&mut self, slot: u32) {
-        loop {
-            let c = &mut self.conns[slot as usize];
-            let (Some(stream), Some(check)) = (c.stream.as_mut(), c.dns.as_mut()) else {
-                return;
-            };
-            let step = match stream.read(&mut self.scratch[..]) {
-                Ok(0) => check.on_tcp_eof(),
-                Ok(n) => check.on_tcp_bytes(&self.scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => DnsStep::Done(io_reason(&e), String::new()),
-            };
-            if self.dns_step(slot, step) {
-                return;
-            }
-        }
-    }
-
-    /// Starts an ICMP check towards `ip` on the worker's shared socket of that family.
-    fn begin_icmp(&mut self, slot: u32, ip: std::net::IpAddr) {
-        let v6 = ip.is_ipv6();
-        let fam = usize::from(v6);
-        if matches!(self.icmp[fam], IcmpSocket::Unopened) {
-            self.icmp[fam] = match super::icmp::open(v6) {
-                Ok((sock, kind)) => {
-                    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-                    let tok = if v6 { ICMP6 } else { ICMP4 };
-                    let reg = self.poll.registry().register(
-                        &mut mio::unix::SourceFd(&fd),
-                        tok,
-                        Interest::READABLE,
-                    );
-                    match (reg, Pinger::for_socket(&sock, v6, kind, self.index)) {
-                        (Ok(()), Ok(p)) => IcmpSocket::Open(Box::new((sock, p))),
-                        (Err(e), _) | (_, Err(e)) => IcmpSocket::Failed(OpenError::Other(e)),
-                    }
-                }
-                Err(e) => {
-                    let (_, why) = super::icmp::open_failure_verdict(&e, false);
-                    crate::say!("cpra: probe worker {}: {why}", self.index);
-                    IcmpSocket::Failed(e)
-                }
-            };
-        }
-        let catalog = self.catalog.clone();
-        let now_us = self.now_us();
-        let c = &mut self.conns[slot as usize];
-        let ProbeSpec::Icmp {
-            count,
-            retries,
-            ignore_privilege,
-        } = *catalog.spec(MonitorId(c.req.monitor))
-        else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
-        };
-        if let IcmpSocket::Failed(e) = &self.icmp[fam] {
-            let (reason, _) = super::icmp::open_failure_verdict(e, ignore_privilege);
-            self.finish(slot, reason, 0);
-            return;
-        }
-        let now = Instant::now();
-        let timeout = Duration::from_micros(c.deadline_us.saturating_sub(now_us));
-        match c.icmp.as_mut() {
-            Some(k) => k.restart(count, retries, now, timeout),
-            None => c.icmp = Some(IcmpCheck::new(count, retries, now, timeout)),
-        }
-        c.icmp_dest = Some(ip);
-        self.icmp_step(slot);
-    }
-
-    /// Moves an ICMP check: sends what is due, sets the next step's timer, or ends it.
-    fn icmp_step(&mut self, slot: u32) {
-        let epoch = self.epoch;
-        loop {
-            let c = &mut self.conns[slot as usize];
-            if !c.active {
-                return;
-            }
-            let (Some(check), Some(dest)) = (c.icmp.as_mut(), c.icmp_dest) else {
-                return;
-            };
-            let now = Instant::now();
-            match check.step(now) {
-                IcmpStep::Send => {
-                    let token = (u64::from(c.check_seq) << 32) | u64::from(slot);
-                    let IcmpSocket::Open(b) = &mut self.icmp[usize::from(dest.is_ipv6())] else {
-                        check.on_not_sent(Reason::Local);
-                        continue;
-                    };
-                    let (sock, pinger) = &mut **b;
-                    let mut pkt = std::mem::take(&mut self.icmp_buf);
-                    pkt.clear();
-                    match pinger.encode_echo(&mut pkt, token, dest, now) {
-                        Some(seq) => match super::icmp::send_echo(sock, &pkt, dest) {
-                            Ok(()) => check.on_sent(seq),
-                            Err(e) => {
-                                pinger.forget(seq);
-                                check.on_not_sent(io_reason(&e));
-                            }
-                        },
-                        None => check.on_not_sent(Reason::Local),
-                    }
-                    self.icmp_buf = pkt;
-                }
-                IcmpStep::WaitUntil(t) => {
-                    let at_us = t.saturating_duration_since(epoch).as_micros() as u64;
-                    let seq = c.check_seq;
-                    self.timers
-                        .push(Reverse((at_us, slot, seq, TimerKind::IcmpStep)));
-                    return;
-                }
-                IcmpStep::Done => {
-                    let (reason, loss, _) = check.verdict();
-                    self.finish(slot, reason, u16::from(loss));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Echo replies on a shared ICMP socket: match each to its check.
-    fn on_icmp_readable(&mut self, v6: bool) {
-        let mut buf = [0u8; 2048];
-        loop {
-            let IcmpSocket::Open(b) = &mut self.icmp[usize::from(v6)] else {
-                return;
-            };
-            let (sock, pinger) = &mut **b;
-            let (n, from) = match super::icmp::recv_packet(sock, &mut buf) {
-                Ok(v) => v,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return, // WouldBlock (drained) or an error: wait for the next event
-            };
-            let Some(reply) = pinger.on_packet(&buf[..n], from, Instant::now()) else {
-                continue;
-            };
-            let slot = (reply.token & 0xffff_ffff) as u32;
-            let seq = (reply.token >> 32) as u32;
-            let Some(c) = self.conns.get_mut(slot as usize) else {
-                continue;
-            };
-            if !c.active || c.check_seq != seq || c.kind != ProbeKind::ICMP {
-                continue;
-            }
-            if let Some(check) = c.icmp.as_mut() {
-                check.on_reply(reply.seq, reply.rtt);
-            }
-            self.icmp_step(slot);
-        }
-    }
-
     /// An HTTP response was judged: follow a redirect if the monitor allows it, else end the
     /// attempt with the verdict.
     fn verdict(&mut self, slot: u32, reason: Reason, status: u16) {
@@ -1238,164 +801,6 @@ impl Worker {
             self.finish(slot, reason, status);
         } else {
             self.fail(slot, reason, status);
-        }
-    }
-
-    /// Sets the check on its way to the `Location` of a 3xx, within `follow_redirects` hops.
-    fn follow_redirect(&mut self, slot: u32, status: u16) -> bool {
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let ProbeSpec::Http(probe) = catalog.spec(m) else {
-            return false;
-        };
-        let follow = probe.follow_redirects;
-        if follow == 0 {
-            return false;
-        }
-        let hops = c.redirect.as_ref().map_or(0, |r| r.hops);
-        if hops >= follow {
-            return false;
-        }
-        let Some(location) = c.exchange.location() else {
-            return false;
-        };
-        // The current destination, to resolve a relative Location against.
-        let target = catalog.target(m);
-        let (cur_tls, cur_host, cur_port, cur_path) = match &c.redirect {
-            Some(r) => (r.tls, r.host.clone(), r.port, r.path.clone()),
-            None => (
-                c.kind.is_tls(),
-                target.host.to_string(),
-                target.port,
-                catalog.path(m).to_string(),
-            ),
-        };
-        let next = if location.starts_with("http://") || location.starts_with("https://") {
-            match crate::config::parse_http_url(location) {
-                Ok(u) => Redirect {
-                    hops: hops + 1,
-                    tls: u.scheme == crate::config::model::Scheme::Https,
-                    addr: None,
-                    host: u.host,
-                    port: u.port,
-                    path: u.path,
-                    as_get: false,
-                },
-                Err(_) => return false,
-            }
-        } else {
-            let path = if location.starts_with('/') {
-                location.to_string()
-            } else {
-                // Relative to the current path's directory.
-                let dir = cur_path.rsplit_once('/').map_or("", |(d, _)| d);
-                format!("{dir}/{location}")
-            };
-            if path
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return false;
-            }
-            Redirect {
-                hops: hops + 1,
-                tls: cur_tls,
-                host: cur_host.clone(),
-                port: cur_port,
-                path,
-                as_get: false,
-                addr: None,
-            }
-        };
-        let mut next = next;
-        next.as_get = status == 303 || (matches!(status, 301 | 302) && &*probe.method != "GET");
-        next.addr = if next.host == cur_host && next.port == cur_port {
-            match &c.redirect {
-                Some(r) => r.addr,
-                None => self
-                    .addrs
-                    .get(catalog.target_of[m.0 as usize] as usize)
-                    .copied()
-                    .flatten(),
-            }
-        } else {
-            None
-        };
-        if next.tls && self.tls.is_none() {
-            return false; // No TLS configuration in this process: judge the 3xx as is.
-        }
-        c.kind = if next.tls {
-            ProbeKind::HTTPS
-        } else {
-            ProbeKind::HTTP
-        };
-        c.redirect = Some(Box::new(next));
-        c.stream = None;
-        c.tls = None;
-        c.reused = false;
-        c.attempts = c.attempts.saturating_sub(1);
-        self.release_pooled(slot);
-        self.begin_attempt(slot);
-        true
-    }
-
-    /// Applies target address changes from the resolver.
-    fn apply_addr_updates(&mut self) {
-        let Some(rx) = self.addr_updates.as_ref() else {
-            return;
-        };
-        while let Ok((id, addr)) = rx.try_recv() {
-            if let Some(a) = self.addrs.get_mut(id as usize) {
-                *a = addr;
-            }
-        }
-    }
-
-    /// Retries the checks that were waiting for a name.
-    fn retry_resolving(&mut self) {
-        if self.resolve_wait.is_empty() {
-            return;
-        }
-        let waiting = std::mem::take(&mut self.resolve_wait);
-        for slot in waiting {
-            let c = &mut self.conns[slot as usize];
-            if !c.active || !c.resolving {
-                continue;
-            }
-            c.resolving = false;
-            self.begin_attempt(slot);
-        }
-    }
-
-    /// The slot's keep-alive connection is being closed: it no longer counts against its
-    /// target's limit, and a waiting check may open one.
-    fn release_pooled(&mut self, slot: u32) {
-        let c = &mut self.conns[slot as usize];
-        if !c.pooled {
-            return;
-        }
-        c.pooled = false;
-        let target_id = self.catalog.target_of[c.req.monitor as usize];
-        if let Some(n) = self.pool_open.get_mut(&target_id) {
-            *n = n.saturating_sub(1);
-        }
-        self.wake_pool_waiter(target_id);
-    }
-
-    /// Starts the first still-waiting check for `target_id` (it takes an idle connection or
-    /// opens one).
-    fn wake_pool_waiter(&mut self, target_id: u32) {
-        while let Some((slot, seq)) = self
-            .pool_wait
-            .get_mut(&target_id)
-            .and_then(|q| q.pop_front())
-        {
-            let c = &self.conns[slot as usize];
-            if c.active && c.check_seq == seq && c.phase == Phase::PoolWait {
-                self.begin_attempt(slot);
-                return;
-            }
         }
     }
 
@@ -1551,31 +956,6 @@ impl Worker {
             }
         }
     }
-}
-
-impl Conn {
-    /// The HTTP status read so far (0 before a status line).
-    fn exchange_status(&self) -> u16 {
-        self.exchange.status()
-    }
-}
-
-/// Feeds response bytes (plaintext) to the judge: into the head buffer until the head is
-/// complete (bounded), straight to the body after that. (Fields of a `Conn`, passed apart so
-/// the TLS path can feed while its session is borrowed.)
-fn feed_response(
-    rbuf: &mut Vec<u8>,
-    exchange: &mut Exchange,
-    data: &[u8],
-    probe: &HttpProbe,
-) -> Option<super::http::Verdict> {
-    if exchange.head_done() {
-        return exchange.feed_body(data, probe);
-    }
-    let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(rbuf.len());
-    rbuf.extend_from_slice(&data[..data.len().min(room)]);
-    let off = exchange.head_offset().min(rbuf.len());
-    exchange.feed_head(&rbuf[off..], probe)
 }
 
 /// Opens a non-blocking socket, sets linger 0 and starts connecting.
