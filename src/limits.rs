@@ -22,6 +22,9 @@ pub const COMPLETION_RING_CAPACITY: usize = 1 << 16;
 /// Checks one worker runs at once; each holds at most one socket. Also capped at run time by
 /// the process's open-file limit (see `engine::in_flight_per_worker`).
 pub const IN_FLIGHT_PER_WORKER_MAX: usize = 8192;
+/// Sockets one worker holds open at once: checks in flight and idle keep-alive connections.
+/// The open-file limit binds long before; this bounds the worker's token table.
+pub const PROBE_SOCKETS_PER_WORKER_MAX: usize = 1 << 20;
 /// File descriptors kept back from the open-file limit for everything that is not a probe
 /// (log files, intervention pipes, the config file, the status output).
 pub const FD_RESERVE: usize = 256;

@@ -1,98 +1,199 @@
-//! HTTP on a check's connection: writing the rendered request, reading and judging the
-//! response (the I/O-free judge is `probe::http::Exchange`).
+//! HTTP over plain TCP: the `Http` state writes the rendered request, then reads the response
+//! into the judge (`probe::http::Exchange`). Redirects and retries are the worker's: this
+//! state only says what the response was.
 
-use super::*;
+use std::io::{Read, Write};
 
-/// Feeds response bytes (plaintext) to the judge: into the head buffer until the head is
-/// complete (bounded), straight to the body after that. (Fields of a `Conn`, passed apart so
-/// the TLS path can feed while its session is borrowed.)
-pub(super) fn feed_response(
-    rbuf: &mut Vec<u8>,
-    exchange: &mut Exchange,
-    data: &[u8],
-    probe: &HttpProbe,
-) -> Option<crate::probe::http::Verdict> {
-    if exchange.head_done() {
-        return exchange.feed_body(data, probe);
-    }
-    let room = (RESPONSE_HEADER_BYTES_MAX + 1).saturating_sub(rbuf.len());
-    rbuf.extend_from_slice(&data[..data.len().min(room)]);
-    let off = exchange.head_offset().min(rbuf.len());
-    exchange.feed_head(&rbuf[off..], probe)
+use mio::net::TcpStream;
+
+use super::state::{Bufs, Conn, Step};
+use super::stream::{ReadEnd, io_reason, read_judged, write_pending};
+use crate::store::HttpProbe;
+
+/// An HTTP exchange on a connected stream.
+pub(super) struct Http<S = TcpStream> {
+    pub(super) conn: Conn<S>,
+    /// Bytes of the request already written.
+    pub(super) wpos: usize,
 }
 
-impl Conn {
-    /// The HTTP status read so far (0 before a status line).
-    pub(super) fn exchange_status(&self) -> u16 {
-        self.exchange.status()
+impl<S: Read + Write> Http<S> {
+    /// A new exchange on `conn`; the request is `bufs.wbuf`.
+    pub(super) fn new(conn: Conn<S>) -> Http<S> {
+        Http { conn, wpos: 0 }
+    }
+
+    /// Writes what is left of the request, then reads and judges what the response has so far.
+    /// Called when the exchange starts and on every socket event (edge-triggered: the response
+    /// may already be waiting, so a finished write always goes on to read).
+    pub(super) fn advance(
+        &mut self,
+        bufs: &mut Bufs,
+        probe: &HttpProbe,
+        scratch: &mut [u8],
+    ) -> Step {
+        match write_pending(&mut self.conn.io, &bufs.wbuf, &mut self.wpos) {
+            Ok(true) => {}
+            Ok(false) => return Step::Wait,
+            Err(r) => return Step::Attempt(r, 0),
+        }
+        match read_judged(&mut self.conn.io, scratch, bufs, probe) {
+            ReadEnd::Verdict((r, s)) => Step::Response(r, s),
+            ReadEnd::WouldBlock => Step::Wait,
+            ReadEnd::Eof => {
+                let (r, s) = bufs.exchange.eof();
+                Step::Response(r, s)
+            }
+            ReadEnd::Error(e) => Step::Attempt(io_reason(&e), bufs.exchange.status()),
+        }
     }
 }
 
-impl Worker {
-    pub(super) fn write_request(&mut self, slot: u32) {
-        let c = &mut self.conns[slot as usize];
-        let Some(stream) = c.stream.as_mut() else {
-            return;
-        };
-        while c.wpos < c.wbuf.len() {
-            match stream.write(&c.wbuf[c.wpos..]) {
-                Ok(0) => {
-                    self.fail(slot, Reason::Reset, 0);
-                    return;
-                }
-                Ok(n) => c.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let r = io_reason(&e);
-                    self.fail(slot, r, 0);
-                    return;
-                }
-            }
+#[cfg(test)]
+pub(super) mod tests {
+    use std::io::ErrorKind;
+
+    use super::super::state::Slot;
+    use super::super::stream::pipe::Pipe;
+    use super::*;
+    use crate::config::model::StatusRange;
+    use crate::probe::http::{Exchange, render_request};
+    use crate::vocab::Reason;
+
+    pub(in super::super) fn probe() -> HttpProbe {
+        HttpProbe {
+            method: "GET".into(),
+            header_block: "".into(),
+            sets_host: false,
+            sets_user_agent: false,
+            body: Box::new([]),
+            expected: vec![StatusRange { lo: 200, hi: 299 }].into(),
+            body_contains: None,
+            max_response_time_us: 0,
+            retries: 0,
+            tls: None,
+            keepalive: false,
+            follow_redirects: 0,
         }
-        c.phase = Phase::Reading;
-        // The response may already be waiting (edge-triggered: no new event would come).
-        self.read_response(slot);
     }
 
-    pub(super) fn read_response(&mut self, slot: u32) {
-        if self.conns[slot as usize].kind == ProbeKind::DNS {
-            self.read_dns_tcp(slot);
-            return;
-        }
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let ProbeSpec::Http(probe) = catalog.spec(m) else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
+    pub(in super::super) fn bufs_for(probe: &HttpProbe, keepalive: bool) -> Bufs {
+        let mut bufs = Slot::new().bufs;
+        render_request(&mut bufs.wbuf, probe, "t.example", "/health");
+        bufs.exchange = Exchange::new();
+        bufs.exchange.reset_for(keepalive);
+        bufs
+    }
+
+    fn http(pipe: Pipe) -> Http<Pipe> {
+        Http::new(Conn {
+            io: pipe,
+            token: mio::Token(0),
+            pooled: None,
+            reused: false,
+        })
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    #[test]
+    fn writing_a_request_the_stream_takes_in_pieces() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe {
+            room: 5,
+            ..Pipe::open()
+        });
+        let mut scratch = [0u8; 64];
+        assert_eq!(h.advance(&mut bufs, &p, &mut scratch), Step::Wait);
+        assert_eq!(h.wpos, 5);
+        h.conn.io.room = usize::MAX;
+        assert_eq!(h.advance(&mut bufs, &p, &mut scratch), Step::Wait);
+        assert_eq!(h.conn.io.out, bufs.wbuf, "the whole request, once");
+    }
+
+    #[test]
+    fn reading_a_response_that_comes_in_pieces() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe::open());
+        let mut scratch = [0u8; 64];
+        h.conn.io.feed(&OK[..10]);
+        assert_eq!(h.advance(&mut bufs, &p, &mut scratch), Step::Wait);
+        h.conn.io.feed(&OK[10..]);
+        h.conn.io.chunk = 3;
+        assert_eq!(
+            h.advance(&mut bufs, &p, &mut scratch),
+            Step::Response(Reason::Ok, 200)
+        );
+    }
+
+    #[test]
+    fn a_status_outside_the_expected_range_is_judged_so() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe::open());
+        h.conn
+            .io
+            .feed(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+        let step = h.advance(&mut bufs, &p, &mut [0u8; 64]);
+        assert_eq!(step, Step::Response(Reason::Status, 503));
+    }
+
+    #[test]
+    fn end_of_stream_before_a_head_is_judged_by_the_exchange() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe {
+            eof: true,
+            ..Pipe::open()
+        });
+        h.conn.io.feed(b"HTTP/1.1 20");
+        let step = h.advance(&mut bufs, &p, &mut [0u8; 64]);
+        assert_eq!(step, Step::Response(Reason::Protocol, 0));
+        assert!(!bufs.exchange.reusable());
+    }
+
+    #[test]
+    fn a_reset_while_reading_ends_the_attempt_with_the_status_so_far() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe {
+            fail: Some(ErrorKind::ConnectionReset),
+            ..Pipe::open()
+        });
+        let step = h.advance(&mut bufs, &p, &mut [0u8; 64]);
+        assert_eq!(step, Step::Attempt(Reason::Reset, 0));
+    }
+
+    #[test]
+    fn a_refused_write_ends_the_attempt() {
+        let p = probe();
+        let mut bufs = bufs_for(&p, false);
+        let mut h = http(Pipe {
+            wfail: Some(ErrorKind::BrokenPipe),
+            ..Pipe::open()
+        });
+        let step = h.advance(&mut bufs, &p, &mut [0u8; 64]);
+        assert_eq!(step, Step::Attempt(Reason::Reset, 0));
+    }
+
+    #[test]
+    fn keep_alive_reads_the_body_to_its_end_and_leaves_the_connection_reusable() {
+        let p = HttpProbe {
+            keepalive: true,
+            ..probe()
         };
-        loop {
-            let Some(stream) = c.stream.as_mut() else {
-                return;
-            };
-            match stream.read(&mut self.scratch[..]) {
-                Ok(0) => {
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
-                Ok(n) => {
-                    let verdict =
-                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
-                    if let Some((r, s)) = verdict {
-                        self.verdict(slot, r, s);
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let (r, status) = (io_reason(&e), c.exchange_status());
-                    self.fail(slot, r, status);
-                    return;
-                }
-            }
-        }
+        let mut bufs = bufs_for(&p, true);
+        let mut h = http(Pipe::open());
+        h.conn.io.feed(&OK[..OK.len() - 1]);
+        assert_eq!(h.advance(&mut bufs, &p, &mut [0u8; 64]), Step::Wait);
+        h.conn.io.feed(&OK[OK.len() - 1..]);
+        assert_eq!(
+            h.advance(&mut bufs, &p, &mut [0u8; 64]),
+            Step::Response(Reason::Ok, 200)
+        );
+        assert!(bufs.exchange.reusable(), "the whole message was read");
+        assert!(h.conn.io.input.is_empty());
     }
 }

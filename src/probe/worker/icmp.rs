@@ -1,7 +1,19 @@
 //! ICMP checks: echoes sent on the worker's shared socket per address family, spread over the
 //! timeout, replies matched and loss counted (`probe::icmp`).
 
-use super::*;
+use std::cmp::Reverse;
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+
+use super::state::{ConnState, Icmp};
+use super::stream::io_reason;
+use super::{ICMP4, ICMP6, TimerKind, Worker};
+use crate::probe::icmp::{IcmpCheck, OpenError, Pinger, Step as IcmpStep};
+use crate::store::{MonitorId, ProbeKind, ProbeSpec};
+use crate::vocab::Reason;
 
 /// One shared ICMP socket of a worker, or why it could not be opened.
 #[derive(Default)]
@@ -13,71 +25,78 @@ pub(super) enum IcmpSocket {
 }
 
 impl Worker {
-    /// Starts an ICMP check towards `ip` on the worker's shared socket of that family.
-    pub(super) fn begin_icmp(&mut self, slot: u32, ip: std::net::IpAddr) {
-        let v6 = ip.is_ipv6();
+    /// Opens the worker's shared ICMP socket of one family, the first time it is needed.
+    fn open_icmp(&mut self, v6: bool) {
         let fam = usize::from(v6);
-        if matches!(self.icmp[fam], IcmpSocket::Unopened) {
-            self.icmp[fam] = match crate::probe::icmp::open(v6) {
-                Ok((sock, kind)) => {
-                    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-                    let tok = if v6 { ICMP6 } else { ICMP4 };
-                    let reg = self.poll.registry().register(
-                        &mut mio::unix::SourceFd(&fd),
-                        tok,
-                        Interest::READABLE,
-                    );
-                    match (reg, Pinger::for_socket(&sock, v6, kind, self.index)) {
-                        (Ok(()), Ok(p)) => IcmpSocket::Open(Box::new((sock, p))),
-                        (Err(e), _) | (_, Err(e)) => IcmpSocket::Failed(OpenError::Other(e)),
-                    }
-                }
-                Err(e) => {
-                    let (_, why) = crate::probe::icmp::open_failure_verdict(&e, false);
-                    crate::say!("cpra: probe worker {}: {why}", self.index);
-                    IcmpSocket::Failed(e)
-                }
-            };
+        if !matches!(self.icmp[fam], IcmpSocket::Unopened) {
+            return;
         }
-        let catalog = self.catalog.clone();
-        let now_us = self.now_us();
-        let c = &mut self.conns[slot as usize];
+        self.icmp[fam] = match crate::probe::icmp::open(v6) {
+            Ok((sock, kind)) => {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+                let tok = if v6 { ICMP6 } else { ICMP4 };
+                let reg = self.poll.registry().register(
+                    &mut mio::unix::SourceFd(&fd),
+                    tok,
+                    Interest::READABLE,
+                );
+                match (reg, Pinger::for_socket(&sock, v6, kind, self.index)) {
+                    (Ok(()), Ok(p)) => IcmpSocket::Open(Box::new((sock, p))),
+                    (Err(e), _) | (_, Err(e)) => IcmpSocket::Failed(OpenError::Other(e)),
+                }
+            }
+            Err(e) => {
+                let (_, why) = crate::probe::icmp::open_failure_verdict(&e, false);
+                crate::say!("cpra: probe worker {}: {why}", self.index);
+                IcmpSocket::Failed(e)
+            }
+        };
+    }
+
+    /// The worker's clock (`now_us` since its epoch) as an `Instant`, for the ICMP judge.
+    fn instant(&self, now_us: u64) -> Instant {
+        self.epoch + Duration::from_micros(now_us)
+    }
+
+    /// Starts an ICMP check towards `ip` on the worker's shared socket of that family.
+    pub(super) fn begin_icmp(&mut self, slot: u32, ip: IpAddr, now_us: u64) {
+        self.open_icmp(ip.is_ipv6());
+        let c = &mut self.slots[slot as usize];
         let ProbeSpec::Icmp {
             count,
             retries,
             ignore_privilege,
-        } = *catalog.spec(MonitorId(c.req.monitor))
+        } = *self.catalog.spec(MonitorId(c.req.monitor))
         else {
-            self.finish(slot, Reason::Protocol, 0);
+            self.finish(slot, Reason::Protocol, 0, now_us);
             return;
         };
-        if let IcmpSocket::Failed(e) = &self.icmp[fam] {
+        if let IcmpSocket::Failed(e) = &self.icmp[usize::from(ip.is_ipv6())] {
             let (reason, _) = crate::probe::icmp::open_failure_verdict(e, ignore_privilege);
-            self.finish(slot, reason, 0);
+            self.finish(slot, reason, 0, now_us);
             return;
         }
-        let now = Instant::now();
+        let now = self.epoch + Duration::from_micros(now_us);
         let timeout = Duration::from_micros(c.deadline_us.saturating_sub(now_us));
-        match c.icmp.as_mut() {
-            Some(k) => k.restart(count, retries, now, timeout),
-            None => c.icmp = Some(IcmpCheck::new(count, retries, now, timeout)),
-        }
-        c.icmp_dest = Some(ip);
-        self.icmp_step(slot);
+        let check = match c.spare_icmp.take() {
+            Some(mut k) => {
+                k.restart(count, retries, now, timeout);
+                k
+            }
+            None => IcmpCheck::new(count, retries, now, timeout),
+        };
+        c.state = ConnState::Icmp(Icmp { check, dest: ip });
+        self.icmp_step(slot, now_us);
     }
 
     /// Moves an ICMP check: sends what is due, sets the next step's timer, or ends it.
-    pub(super) fn icmp_step(&mut self, slot: u32) {
-        let epoch = self.epoch;
+    pub(super) fn icmp_step(&mut self, slot: u32, now_us: u64) {
+        let now = self.instant(now_us);
         loop {
-            let c = &mut self.conns[slot as usize];
-            if !c.active {
-                return;
-            }
-            let (Some(check), Some(dest)) = (c.icmp.as_mut(), c.icmp_dest) else {
+            let c = &mut self.slots[slot as usize];
+            let ConnState::Icmp(Icmp { check, dest }) = &mut c.state else {
                 return;
             };
-            let now = Instant::now();
             match check.step(now) {
                 IcmpStep::Send => {
                     let token = (u64::from(c.check_seq) << 32) | u64::from(slot);
@@ -86,10 +105,10 @@ impl Worker {
                         continue;
                     };
                     let (sock, pinger) = &mut **b;
-                    let mut pkt = std::mem::take(&mut self.icmp_buf);
+                    let pkt = &mut self.icmp_buf;
                     pkt.clear();
-                    match pinger.encode_echo(&mut pkt, token, dest, now) {
-                        Some(seq) => match crate::probe::icmp::send_echo(sock, &pkt, dest) {
+                    match pinger.encode_echo(pkt, token, *dest, now) {
+                        Some(seq) => match crate::probe::icmp::send_echo(sock, pkt, *dest) {
                             Ok(()) => check.on_sent(seq),
                             Err(e) => {
                                 pinger.forget(seq);
@@ -98,10 +117,9 @@ impl Worker {
                         },
                         None => check.on_not_sent(Reason::Local),
                     }
-                    self.icmp_buf = pkt;
                 }
                 IcmpStep::WaitUntil(t) => {
-                    let at_us = t.saturating_duration_since(epoch).as_micros() as u64;
+                    let at_us = t.saturating_duration_since(self.epoch).as_micros() as u64;
                     let seq = c.check_seq;
                     self.timers
                         .push(Reverse((at_us, slot, seq, TimerKind::IcmpStep)));
@@ -109,11 +127,24 @@ impl Worker {
                 }
                 IcmpStep::Done => {
                     let (reason, loss, _) = check.verdict();
-                    self.finish(slot, reason, u16::from(loss));
+                    self.finish(slot, reason, u16::from(loss), now_us);
                     return;
                 }
             }
         }
+    }
+
+    /// An ICMP check ended: its unanswered echoes are forgotten, its judge kept for the slot's
+    /// next ICMP check.
+    pub(super) fn end_icmp(&mut self, slot: u32, icmp: Icmp) {
+        for &seq in icmp.check.outstanding() {
+            for sock in &mut self.icmp {
+                if let IcmpSocket::Open(b) = sock {
+                    b.1.forget(seq);
+                }
+            }
+        }
+        self.slots[slot as usize].spare_icmp = Some(icmp.check);
     }
 
     /// Echo replies on a shared ICMP socket: match each to its check.
@@ -134,16 +165,17 @@ impl Worker {
             };
             let slot = (reply.token & 0xffff_ffff) as u32;
             let seq = (reply.token >> 32) as u32;
-            let Some(c) = self.conns.get_mut(slot as usize) else {
+            let Some(c) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
             if !c.active || c.check_seq != seq || c.kind != ProbeKind::ICMP {
                 continue;
             }
-            if let Some(check) = c.icmp.as_mut() {
-                check.on_reply(reply.seq, reply.rtt);
+            if let ConnState::Icmp(i) = &mut c.state {
+                i.check.on_reply(reply.seq, reply.rtt);
             }
-            self.icmp_step(slot);
+            let now = self.now_us();
+            self.icmp_step(slot, now);
         }
     }
 }

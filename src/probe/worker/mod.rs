@@ -1,74 +1,78 @@
 //! One probe worker: a thread with its own `mio::Poll`, running many checks at once.
 //!
-//! Shaped after the poll-driven state machines of smoltcp and rustls's mio examples: each
-//! in-flight check is a slot in a fixed slab (`Conn`), its socket registered under a token
-//! that encodes the slot and a per-socket sequence number (so an event for a socket that was
-//! already closed and whose slot was reused is recognised and ignored). Time is a heap of
-//! `(when, slot, check)` timers: every check has one for its deadline, retries add one for the
-//! pause before the next attempt. A check ends exactly once, through `finish`, which writes a
-//! [`Completion`] to a local batch that is pushed to the engine's ring after each poll round.
+//! Shaped after smoltcp's sockets and rustls's mio examples: each in-flight check is a slot in
+//! a fixed slab ([`state::Slot`]) whose state is a data-carrying enum ([`state::ConnState`]):
+//! each variant owns exactly what its step needs (a connecting socket, an HTTP exchange, a
+//! TLS session, a DNS socket and judge, an ICMP check). Each protocol's state lives in its own
+//! file, is generic over its I/O and takes the time as an argument, so it is tested state by
+//! state on an in-memory stream; a step returns a [`state::Step`] and this file alone acts on
+//! it. Sockets are registered once under a token of their own (`tokens`), so a kept-alive
+//! connection changes hands without an `epoll_ctl`. Time is a heap of `(when, slot, check)`
+//! timers: every check has one for its deadline, retries and ICMP sends add their own. A check
+//! ends exactly once, through `finish`, which writes a [`Completion`] to a local batch that is
+//! pushed to the engine's ring after each poll round.
 //!
 //! Per check, in the common case: socket, setsockopt (linger 0 so closing never leaves the
 //! client in TIME_WAIT), connect, one epoll registration (edge-triggered, readable and writable
-//! at once, so it is never changed), getsockopt for the connect result, write, read, close.
-//! Nothing is allocated per check once slot buffers have grown to their working size.
+//! at once, so it is never changed), write, read, close. Nothing is allocated per check once
+//! slot buffers have grown to their working size.
 //!
 //! Back-pressure: the worker takes requests from its ring only while it has free slots (at most
 //! `in_flight_max`); what it cannot take stays in the ring, and a full ring makes the engine
 //! keep the monitor due and count it as deferred.
 //!
-//! This file owns the loop, the slab, the timers and a check's start and end; each protocol's
-//! steps are in their own file: `http` (request and response), `tls` (the session), `dns`,
-//! `icmp`, `redirect` (with address updates) and `pool` (keep-alive). They are `impl Worker`
-//! blocks over the same `Conn` for now; a data-carrying state per protocol is the next step
-//! (issue 11).
+//! Files: this one owns the loop, the slab, the timers, and a check's start, attempts and end;
+//! `state` the slot and its states; `tokens` the socket token space; `stream` the shared read and
+//! write loops; `tcp`, `http`, `tls`, `dns`, `icmp` one protocol each; `pool` keep-alive;
+//! `redirect` redirects and address updates.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use socket2::{Domain, Protocol, Socket, Type};
 
-use super::dns::{DnsCheck, DnsStep};
-use super::http::{Exchange, render_request_as};
-use super::icmp::{IcmpCheck, OpenError, Pinger, Step as IcmpStep};
-use super::reason::Reason;
+use super::http::render_request_as;
 use super::resolve::{AddrUpdate, Lookup, Resolver};
 use super::ring::{Consumer, Producer, ring};
 use super::tls::TlsConfigs;
 use super::{Completion, Request};
 use crate::limits::{
-    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, DNS_UDP_REPLY_BYTES_MAX,
-    KEEPALIVE_CONNS_PER_TARGET_MAX, KEEPALIVE_IDLE_MS_MAX, KEEPALIVE_IDLE_PER_TARGET_MAX,
-    READ_CHUNK_BYTES, REQUEST_RING_CAPACITY, RESPONSE_HEADER_BYTES_MAX,
+    CHECK_RETRY_PAUSE_MS, COMPLETION_RING_CAPACITY, READ_CHUNK_BYTES, REQUEST_RING_CAPACITY,
 };
-use crate::store::{Catalog, HttpProbe, MonitorId, ProbeKind, ProbeSpec};
+use crate::store::{Catalog, MonitorId, ProbeKind, ProbeSpec};
+use crate::vocab::Reason;
 
 mod dns;
 mod http;
 mod icmp;
 mod pool;
 mod redirect;
+mod state;
+mod stream;
+mod tcp;
 mod tls;
+mod tokens;
 
-use http::feed_response;
+use dns::{DnsTcp, DnsUdp};
+use http::Http;
 use icmp::IcmpSocket;
-use pool::Idle;
-use redirect::Redirect;
+use pool::{Idle, Pool};
+pub use state::NO_CERT;
+use state::{Conn, ConnState, Slot, Step};
+use stream::io_reason;
+use tls::Tls;
+use tokens::{Owner, Tokens};
 
 const WAKER: Token = Token(usize::MAX);
 /// The worker's shared ICMP sockets (IPv4, IPv6).
 const ICMP4: Token = Token(usize::MAX - 1);
 const ICMP6: Token = Token(usize::MAX - 2);
-/// `Completion::cert_days` when no certificate was seen.
-pub const NO_CERT: i32 = i32::MIN;
 /// Longest sleep in `poll` with nothing to do, so a stop request is seen promptly even if a
 /// wake-up were lost.
 const IDLE_POLL_MS: u64 = 100;
@@ -219,110 +223,21 @@ pub fn spawn(catalog: Arc<Catalog>, epoch: Instant, cfg: WorkerConfig) -> io::Re
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
-    Connecting,
-    Writing,
-    Reading,
-    /// TLS handshake, then (https) the request and response through the session.
-    Tls,
-    /// A DNS query sent over UDP, waiting for the reply.
-    DnsUdp,
-    /// Keep-alive: every connection to the target is busy and no more may be opened; waiting
-    /// for one to come back.
-    PoolWait,
-    RetryWait,
-}
-
-struct Conn {
-    /// A check is using this slot.
-    active: bool,
-    phase: Phase,
-    /// Bumped for every check that uses this slot; timers carry it.
-    check_seq: u32,
-    /// Bumped for every socket opened in this slot; tokens carry it.
-    sock_seq: u32,
-    req: Request,
-    kind: ProbeKind,
-    started_us: u64,
-    deadline_us: u64,
-    attempts: u8,
-    retries_left: u32,
-    stream: Option<TcpStream>,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    rbuf: Vec<u8>,
-    exchange: Exchange,
-    /// The TLS session of an https or tls check.
-    tls: Option<rustls::ClientConnection>,
-    /// Whether the HTTP request has been handed to the TLS session.
-    tls_request_sent: bool,
-    /// Days to the peer certificate's expiry, `NO_CERT` when none was seen.
-    cert_days: i32,
-    /// This attempt runs on a kept-alive connection.
-    reused: bool,
-    /// The next attempt must open a fresh connection.
-    force_fresh: bool,
-    /// The slot's connection counts against its target's keep-alive connection limit.
-    pooled: bool,
-    /// Where a followed redirect leads (the rest of the check goes there).
-    redirect: Option<Box<Redirect>>,
-    /// Waiting for the resolver (a redirect to a name that is not a known target).
-    resolving: bool,
-    /// An ICMP check's state (kept for reuse by the slot's next ICMP check).
-    icmp: Option<IcmpCheck>,
-    icmp_dest: Option<std::net::IpAddr>,
-    /// A DNS check's query/judge, and its UDP socket.
-    dns: Option<DnsCheck>,
-    udp: Option<mio::net::UdpSocket>,
-}
-
-impl Conn {
-    fn new() -> Conn {
-        Conn {
-            active: false,
-            phase: Phase::Idle,
-            check_seq: 0,
-            sock_seq: 0,
-            req: Request {
-                monitor: 0,
-                generation: 0,
-                due_us: 0,
-                deadline_us: 0,
-            },
-            kind: ProbeKind::TCP,
-            started_us: 0,
-            deadline_us: 0,
-            attempts: 0,
-            retries_left: 0,
-            stream: None,
-            wbuf: Vec::new(),
-            wpos: 0,
-            rbuf: Vec::new(),
-            exchange: Exchange::new(),
-            tls: None,
-            tls_request_sent: false,
-            cert_days: NO_CERT,
-            reused: false,
-            force_fresh: false,
-            pooled: false,
-            redirect: None,
-            resolving: false,
-            icmp: None,
-            icmp_dest: None,
-            dns: None,
-            udp: None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     Deadline,
     Retry,
     /// The next step of an ICMP check (send the next echo, or end the check).
     IcmpStep,
+}
+
+/// Where an attempt goes.
+enum Dest {
+    Ready(SocketAddr),
+    /// The resolver is looking the name up; the worker is woken when it knows.
+    Pending,
+    /// No address: the check fails `dns`.
+    Unknown,
 }
 
 struct Worker {
@@ -336,7 +251,7 @@ struct Worker {
     retire: Arc<AtomicBool>,
     /// Exit now, in flight or not (a bounded shutdown).
     abort: Arc<AtomicBool>,
-    conns: Vec<Conn>,
+    slots: Vec<Slot>,
     free: Vec<u32>,
     in_flight: usize,
     timers: BinaryHeap<Reverse<(u64, u32, u32, TimerKind)>>,
@@ -345,12 +260,10 @@ struct Worker {
     scratch: Box<[u8; READ_CHUNK_BYTES]>,
     stats: WorkerStats,
     tls: Option<TlsConfigs>,
-    /// Keep-alive connections by target id.
-    idle: rustc_hash::FxHashMap<u32, Vec<Idle>>,
-    /// Keep-alive connections open per target (in use or idle).
-    pool_open: rustc_hash::FxHashMap<u32, u32>,
-    /// Checks waiting for a keep-alive connection, per target: (slot, check sequence).
-    pool_wait: rustc_hash::FxHashMap<u32, std::collections::VecDeque<(u32, u32)>>,
+    /// Every open socket's token and owner.
+    tokens: Tokens,
+    /// Keep-alive connections by target.
+    pool: Pool<Idle>,
     /// This worker's copy of every target's address, kept current by the resolver.
     addrs: Vec<Option<SocketAddr>>,
     addr_updates: Option<std::sync::mpsc::Receiver<AddrUpdate>>,
@@ -364,30 +277,6 @@ struct Worker {
     /// Receive buffer for DNS replies over UDP (a server may ignore the size we advertise).
     dns_buf: Vec<u8>,
     index: usize,
-}
-
-fn token(slot: u32, sock_seq: u32) -> Token {
-    Token(((sock_seq as usize) << 32) | slot as usize)
-}
-
-/// Maps a socket error to a check reason.
-fn io_reason(e: &io::Error) -> Reason {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Reason::Refused,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => Reason::Reset,
-        io::ErrorKind::TimedOut => Reason::Timeout,
-        // Our side ran out of something (ports, descriptors, buffers): not the target's fault.
-        io::ErrorKind::AddrNotAvailable | io::ErrorKind::OutOfMemory => Reason::Local,
-        _ => match e.raw_os_error() {
-            Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE) | Some(nix::libc::ENOBUFS) => {
-                Reason::Local
-            }
-            _ => Reason::Connect,
-        },
-    }
 }
 
 impl Worker {
@@ -410,7 +299,7 @@ impl Worker {
             stop,
             retire: Arc::new(AtomicBool::new(false)),
             abort: Arc::new(AtomicBool::new(false)),
-            conns: (0..in_flight_max).map(|_| Conn::new()).collect(),
+            slots: (0..in_flight_max).map(|_| Slot::new()).collect(),
             free: (0..in_flight_max as u32).rev().collect(),
             in_flight: 0,
             timers: BinaryHeap::with_capacity(in_flight_max * 2),
@@ -419,9 +308,8 @@ impl Worker {
             scratch: Box::new([0u8; READ_CHUNK_BYTES]),
             stats: WorkerStats::default(),
             tls: None,
-            idle: Default::default(),
-            pool_open: Default::default(),
-            pool_wait: Default::default(),
+            tokens: Tokens::default(),
+            pool: Pool::default(),
             addrs: Vec::new(),
             addr_updates: None,
             resolver: None,
@@ -450,16 +338,7 @@ impl Worker {
             if self.abort.load(Ordering::Acquire) {
                 break;
             }
-            let now = self.now_us();
-            let mut timeout = Duration::from_millis(IDLE_POLL_MS);
-            if let Some(Reverse((at, ..))) = self.timers.peek() {
-                timeout = timeout.min(Duration::from_micros(at.saturating_sub(now)));
-            }
-            if !self.pending_out.is_empty() {
-                // The engine's ring was full: try again soon.
-                timeout = timeout.min(Duration::from_millis(1));
-            }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(e) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     crate::say!("cpra: probe worker poll failed: {e}");
                     std::thread::sleep(Duration::from_millis(10));
@@ -467,27 +346,51 @@ impl Worker {
                 continue;
             }
             for ev in events.iter() {
-                if ev.token() == WAKER {
-                    continue;
-                }
-                if ev.token() == ICMP4 || ev.token() == ICMP6 {
-                    self.on_icmp_readable(ev.token() == ICMP6);
-                    continue;
-                }
-                let slot = (ev.token().0 & 0xffff_ffff) as u32;
-                let seq = (ev.token().0 >> 32) as u32;
                 let trouble = ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
-                self.on_event(slot, seq, trouble);
+                match ev.token() {
+                    WAKER => {}
+                    ICMP4 => self.on_icmp_readable(false),
+                    ICMP6 => self.on_icmp_readable(true),
+                    token => self.on_event(token, trouble),
+                }
             }
             self.apply_addr_updates();
             self.retry_resolving();
             if !stopping {
                 self.take_requests();
             }
-            self.fire_timers();
+            self.fire_timers(self.now_us());
             self.flush_completions();
+            self.assert_invariants();
         }
         self.flush_completions();
+    }
+
+    /// How long `poll` may sleep: until the next timer, at most `IDLE_POLL_MS`, 1 ms while
+    /// completions wait for room in the engine's ring.
+    fn poll_timeout(&self) -> Duration {
+        let now = self.now_us();
+        let mut timeout = Duration::from_millis(IDLE_POLL_MS);
+        if let Some(Reverse((at, ..))) = self.timers.peek() {
+            timeout = timeout.min(Duration::from_micros(at.saturating_sub(now)));
+        }
+        if !self.pending_out.is_empty() {
+            timeout = timeout.min(Duration::from_millis(1));
+        }
+        timeout
+    }
+
+    /// The slab's bookkeeping adds up: every slot is free or in flight. In debug builds, also
+    /// every open socket is held by exactly one slot or the keep-alive pool.
+    fn assert_invariants(&self) {
+        assert_eq!(self.free.len() + self.in_flight, self.slots.len());
+        if cfg!(debug_assertions) {
+            let held = self.slots.iter().filter(|s| s.state.token().is_some());
+            assert_eq!(
+                held.count() + self.pool.idle_len(),
+                self.tokens.open_count()
+            );
+        }
     }
 
     fn flush_completions(&mut self) {
@@ -508,24 +411,34 @@ impl Worker {
         let n = self.requests.pop_batch(&mut self.req_buf, room);
         for i in 0..n {
             let req = self.req_buf[i];
-            self.start(req);
+            let now = self.now_us();
+            self.start(req, now);
         }
     }
 
-    fn start(&mut self, req: Request) {
+    /// Starts a check in a free slot: its deadline timer, then the first attempt.
+    fn start(&mut self, req: Request, now: u64) {
         let Some(slot) = self.free.pop() else {
             return;
         };
         self.in_flight += 1;
         self.stats.started += 1;
-        let now = self.now_us();
-        let m = MonitorId(req.monitor);
-        let catalog = self.catalog.clone();
-        let (kind, retries) = match catalog.kinds.get(req.monitor as usize) {
-            Some(k) => (*k, catalog.spec(m).retries()),
-            None => (ProbeKind::TCP, 0),
+        let known = (req.monitor as usize) < self.catalog.len();
+        let (kind, retries) = match known {
+            true => {
+                let m = MonitorId(req.monitor);
+                (
+                    self.catalog.kinds[m.0 as usize],
+                    self.catalog.spec(m).retries(),
+                )
+            }
+            false => (ProbeKind::TCP, 0),
         };
-        let c = &mut self.conns[slot as usize];
+        let c = &mut self.slots[slot as usize];
+        assert!(
+            !c.active && matches!(c.state, ConnState::Idle),
+            "a free slot holds a check"
+        );
         c.check_seq = c.check_seq.wrapping_add(1);
         c.active = true;
         c.req = req;
@@ -534,344 +447,376 @@ impl Worker {
         c.deadline_us = req.deadline_us;
         c.attempts = 0;
         c.retries_left = retries;
-        c.phase = Phase::Idle;
         c.redirect = None;
-        c.resolving = false;
-        if req.monitor as usize >= catalog.len() {
-            self.finish(slot, Reason::Local, 0);
+        if !known {
+            self.finish(slot, Reason::Local, 0, now);
             return;
         }
         if now >= req.deadline_us {
             // The worker fell so far behind that the check's whole time budget passed before it
             // could start: not the target's fault. Reported as `local`.
             self.stats.not_started_late += 1;
-            self.finish(slot, Reason::Local, 0);
+            self.finish(slot, Reason::Local, 0, now);
             return;
         }
-        let check_seq = self.conns[slot as usize].check_seq;
-        self.timers.push(Reverse((
-            req.deadline_us,
-            slot,
-            check_seq,
-            TimerKind::Deadline,
-        )));
-        self.begin_attempt(slot);
+        let seq = c.check_seq;
+        self.timers
+            .push(Reverse((req.deadline_us, slot, seq, TimerKind::Deadline)));
+        self.begin_attempt(slot, now);
     }
 
-    fn begin_attempt(&mut self, slot: u32) {
-        let catalog = self.catalog.clone();
-        let now = self.now_us();
-        let c = &mut self.conns[slot as usize];
+    /// Starts an attempt: finds where it goes, then the protocol's first state.
+    fn begin_attempt(&mut self, slot: u32, now: u64) {
+        let c = &mut self.slots[slot as usize];
+        debug_assert!(
+            c.active && c.state.token().is_none(),
+            "an attempt over another"
+        );
+        if matches!(
+            c.state,
+            ConnState::Resolving | ConnState::PoolWait | ConnState::RetryWait
+        ) {
+            c.state = ConnState::Idle;
+        }
         c.attempts = c.attempts.saturating_add(1);
-        let m = MonitorId(c.req.monitor);
-        let target_id = catalog.target_of[m.0 as usize];
-        let target = catalog.target(m);
-        // Where to: the monitor's target, or where a followed redirect leads.
-        let addr = match c.redirect.as_mut() {
-            None => self.addrs.get(target_id as usize).copied().flatten(),
-            Some(r) => {
-                if r.addr.is_none() {
-                    let lookup = match (self.resolver.as_ref(), self.waker.as_ref()) {
-                        (Some(res), Some(w)) => res.lookup(&r.host, r.port, w),
-                        _ => Lookup::Failed("no resolver".into()),
-                    };
-                    match lookup {
-                        Lookup::Ready(a) => r.addr = Some(a),
-                        Lookup::Pending => {
-                            c.resolving = true;
-                            c.attempts = c.attempts.saturating_sub(1);
-                            self.resolve_wait.push(slot);
-                            return;
-                        }
-                        Lookup::Failed(_) => {}
-                    }
-                }
-                r.addr
+        let addr = match self.destination(slot) {
+            Dest::Ready(a) => a,
+            Dest::Pending => {
+                let c = &mut self.slots[slot as usize];
+                c.state = ConnState::Resolving;
+                c.attempts = c.attempts.saturating_sub(1);
+                self.resolve_wait.push(slot);
+                return;
+            }
+            Dest::Unknown => {
+                self.finish(slot, Reason::Dns, 0, now);
+                return;
             }
         };
-        let Some(addr) = addr else {
-            self.finish(slot, Reason::Dns, 0);
-            return;
+        let c = &self.slots[slot as usize];
+        match c.kind {
+            ProbeKind::ICMP => self.begin_icmp(slot, addr.ip(), now),
+            ProbeKind::DNS if !c.force_fresh => self.begin_dns_udp(slot, addr, now),
+            _ => self.begin_stream(slot, addr, now),
+        }
+    }
+
+    /// The attempt's destination: the monitor's target, or where a followed redirect leads
+    /// (looked up by the resolver thread the first time).
+    fn destination(&mut self, slot: u32) -> Dest {
+        let c = &mut self.slots[slot as usize];
+        let Some(r) = c.redirect.as_mut() else {
+            let target = self.catalog.target_of[c.req.monitor as usize] as usize;
+            let addr = self.addrs.get(target).copied().flatten();
+            return addr.map_or(Dest::Unknown, Dest::Ready);
         };
-        if c.kind == ProbeKind::ICMP {
-            self.begin_icmp(slot, addr.ip());
-            return;
+        if let Some(a) = r.addr {
+            return Dest::Ready(a);
         }
-        if c.kind == ProbeKind::DNS && !c.force_fresh {
-            self.begin_dns_udp(slot, addr);
-            return;
+        let lookup = match (self.resolver.as_ref(), self.waker.as_ref()) {
+            (Some(res), Some(w)) => res.lookup(&r.host, r.port, w),
+            _ => Lookup::Failed("no resolver".into()),
+        };
+        match lookup {
+            Lookup::Ready(a) => {
+                r.addr = Some(a);
+                Dest::Ready(a)
+            }
+            Lookup::Pending => Dest::Pending,
+            Lookup::Failed(_) => Dest::Unknown,
         }
-        let keepalive =
-            c.redirect.is_none() && matches!(catalog.spec(m), ProbeSpec::Http(h) if h.keepalive);
-        c.rbuf.clear();
-        c.exchange.reset_for(keepalive);
-        c.wbuf.clear();
-        c.wpos = 0;
-        if c.kind.is_http()
-            && let ProbeSpec::Http(h) = catalog.spec(m)
+    }
+
+    /// A TCP attempt (tcp, http, https, tls, DNS over TCP): a kept-alive connection if one is
+    /// idle, else a new one, unless the target's keep-alive connections are all busy.
+    fn begin_stream(&mut self, slot: u32, addr: SocketAddr, now: u64) {
+        let keepalive = self.render_request(slot);
+        let c = &self.slots[slot as usize];
+        let target = self.catalog.target_of[c.req.monitor as usize];
+        if keepalive
+            && !c.force_fresh
+            && let Some(idle) = self.take_idle(target, slot, now)
         {
+            self.resume(slot, idle, now);
+            return;
+        }
+        let c = &mut self.slots[slot as usize];
+        c.force_fresh = false;
+        let pooled = keepalive.then_some(target);
+        if keepalive && !self.pool.admit(target) {
+            // Every allowed connection is busy: wait for one (the deadline still runs).
+            let c = &mut self.slots[slot as usize];
+            c.state = ConnState::PoolWait;
+            c.attempts = c.attempts.saturating_sub(1);
+            self.pool.wait(target, slot, c.check_seq);
+            return;
+        }
+        match self.open_conn(slot, addr, pooled) {
+            Ok(conn) => self.slots[slot as usize].state = ConnState::Connecting(conn),
+            Err(reason) => {
+                if let Some(t) = pooled {
+                    self.pool_place_freed(t, now);
+                }
+                self.fail(slot, reason, 0, now);
+            }
+        }
+    }
+
+    /// Renders the attempt's HTTP request into the slot's buffer and readies the judge.
+    /// Returns whether the attempt uses keep-alive.
+    fn render_request(&mut self, slot: u32) -> bool {
+        let c = &mut self.slots[slot as usize];
+        let m = MonitorId(c.req.monitor);
+        let spec = self.catalog.spec(m);
+        let keepalive = c.redirect.is_none() && matches!(spec, ProbeSpec::Http(h) if h.keepalive);
+        c.bufs.rbuf.clear();
+        c.bufs.exchange.reset_for(keepalive);
+        c.bufs.wbuf.clear();
+        if c.kind.is_http()
+            && let ProbeSpec::Http(h) = spec
+        {
+            let wbuf = &mut c.bufs.wbuf;
             match c.redirect.as_ref() {
                 None => {
-                    render_request_as(&mut c.wbuf, h, false, &target.host_header, catalog.path(m))
+                    let host = &self.catalog.target(m).host_header;
+                    render_request_as(wbuf, h, false, host, self.catalog.path(m))
                 }
-                Some(r) => render_request_as(&mut c.wbuf, h, r.as_get, &r.host_header(), &r.path),
+                Some(r) => render_request_as(wbuf, h, r.as_get, &r.host_header(), &r.path),
             }
         }
-        // Keep-alive: take an idle connection to this target if one is fresh enough.
-        c.reused = false;
-        if keepalive && !c.force_fresh {
-            while let Some(mut idle) = self.idle.get_mut(&target_id).and_then(|v| v.pop()) {
-                if now.saturating_sub(idle.since_us) > KEEPALIVE_IDLE_MS_MAX * 1000 {
-                    // Too old to trust: closed.
-                    if let Some(n) = self.pool_open.get_mut(&target_id) {
-                        *n = n.saturating_sub(1);
-                    }
-                    continue;
-                }
-                c.sock_seq = c.sock_seq.wrapping_add(1);
-                let tok = token(slot, c.sock_seq);
-                if self
-                    .poll
-                    .registry()
-                    .reregister(
-                        &mut idle.stream,
-                        tok,
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .is_err()
-                {
-                    continue;
-                }
-                self.stats.reused += 1;
-                c.reused = true;
-                c.pooled = true;
-                c.stream = Some(idle.stream);
-                if let Some(session) = idle.tls {
-                    // The handshake is done; `drive_tls` sends the request.
-                    c.tls = Some(session);
-                    c.tls_request_sent = false;
-                    c.phase = Phase::Tls;
-                    self.drive_tls(slot);
-                } else {
-                    c.phase = Phase::Writing;
-                    self.write_request(slot);
-                }
-                return;
+        keepalive
+    }
+
+    /// Opens a connection for the check in `slot` and registers it under a new token.
+    fn open_conn(
+        &mut self,
+        slot: u32,
+        addr: SocketAddr,
+        pooled: Option<u32>,
+    ) -> Result<Conn, Reason> {
+        let mut stream = tcp::connect(addr).map_err(|e| io_reason(&e))?;
+        let token = self.tokens.open(Owner::Slot(slot)).ok_or(Reason::Local)?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
+            self.tokens.close(token);
+            return Err(io_reason(&e));
+        }
+        if pooled.is_some() {
+            self.stats.opened += 1;
+        }
+        Ok(Conn {
+            io: stream,
+            token,
+            pooled,
+            reused: false,
+        })
+    }
+
+    /// A socket event for `token`: the check that owns it moves on, or an idle connection the
+    /// server closed is dropped from the pool.
+    fn on_event(&mut self, token: Token, trouble: bool) {
+        match self.tokens.owner(token) {
+            None => {} // An event for a socket that is already gone.
+            Some(Owner::Idle(target)) if trouble => self.drop_idle(target, token),
+            Some(Owner::Idle(_)) => {}
+            Some(Owner::Slot(slot)) => {
+                debug_assert_eq!(self.slots[slot as usize].state.token(), Some(token));
+                let now = self.now_us();
+                self.advance(slot, trouble, now);
             }
         }
-        c.force_fresh = false;
-        if keepalive {
-            let open = self.pool_open.entry(target_id).or_insert(0);
-            if *open >= KEEPALIVE_CONNS_PER_TARGET_MAX {
-                // Every allowed connection is busy: wait for one (the deadline still runs).
-                c.phase = Phase::PoolWait;
+    }
+
+    /// Runs the slot's state on what its socket has now, and acts on the step it returns.
+    fn advance(&mut self, slot: u32, trouble: bool, now: u64) {
+        let Worker {
+            catalog,
+            slots,
+            scratch,
+            dns_buf,
+            ..
+        } = self;
+        let c = &mut slots[slot as usize];
+        let spec = catalog.spec(MonitorId(c.req.monitor));
+        let step = match &mut c.state {
+            ConnState::Connecting(conn) => match tcp::connect_failure(&conn.io, trouble) {
+                Some(r) => Step::Attempt(r, 0),
+                None => Step::Connected,
+            },
+            ConnState::Http(h) => match spec {
+                ProbeSpec::Http(p) => h.advance(&mut c.bufs, p, &mut scratch[..]),
+                _ => Step::Final(Reason::Protocol, 0),
+            },
+            ConnState::Tls(t) => {
+                let (bufs, days) = (&mut c.bufs, &mut c.cert_days);
+                t.advance(
+                    c.kind,
+                    spec,
+                    bufs,
+                    &mut scratch[..],
+                    SystemTime::now(),
+                    days,
+                )
+            }
+            ConnState::DnsUdp(d) => d.advance(dns_buf),
+            ConnState::DnsTcp(d) => d.advance(&c.bufs.wbuf, &mut scratch[..]),
+            ConnState::Idle
+            | ConnState::Resolving
+            | ConnState::PoolWait
+            | ConnState::RetryWait
+            | ConnState::Icmp(_) => Step::Wait,
+        };
+        self.apply(slot, step, now);
+    }
+
+    /// Carries out what a state decided.
+    fn apply(&mut self, slot: u32, step: Step, now: u64) {
+        match step {
+            Step::Wait => {}
+            Step::Connected => self.on_connected(slot, now),
+            Step::Response(reason, status) => self.verdict(slot, reason, status, now),
+            Step::Attempt(Reason::Ok, status) => self.finish(slot, Reason::Ok, status, now),
+            Step::Attempt(reason, status) => self.fail(slot, reason, status, now),
+            Step::Final(reason, status) => self.finish(slot, reason, status, now),
+            Step::OverTcp => {
+                self.settle(slot, now, false);
+                let c = &mut self.slots[slot as usize];
+                c.force_fresh = true; // begin_attempt asks over TCP instead of UDP
                 c.attempts = c.attempts.saturating_sub(1);
-                let seq = c.check_seq;
-                self.pool_wait
-                    .entry(target_id)
-                    .or_default()
-                    .push_back((slot, seq));
-                return;
-            }
-            *open += 1;
-            c.pooled = true;
-        }
-        match connect(addr) {
-            Ok(mut stream) => {
-                c.sock_seq = c.sock_seq.wrapping_add(1);
-                let tok = token(slot, c.sock_seq);
-                if let Err(e) = self.poll.registry().register(
-                    &mut stream,
-                    tok,
-                    Interest::READABLE | Interest::WRITABLE,
-                ) {
-                    let r = io_reason(&e);
-                    drop(stream);
-                    self.fail(slot, r, 0);
-                    return;
-                }
-                if keepalive {
-                    self.stats.opened += 1;
-                }
-                c.stream = Some(stream);
-                c.phase = Phase::Connecting;
-            }
-            Err(e) => {
-                let r = io_reason(&e);
-                self.fail(slot, r, 0);
+                self.begin_attempt(slot, now);
             }
         }
     }
 
-    /// `trouble`: the event carried an error or hang-up flag.
-    fn on_event(&mut self, slot: u32, seq: u32, trouble: bool) {
-        let Some(c) = self.conns.get(slot as usize) else {
+    /// The connection is up: a tcp check ends; the others go on to their protocol's state.
+    fn on_connected(&mut self, slot: u32, now: u64) {
+        let kind = self.slots[slot as usize].kind;
+        if kind == ProbeKind::TCP {
+            self.finish(slot, Reason::Ok, 0, now);
             return;
+        }
+        let state = std::mem::replace(&mut self.slots[slot as usize].state, ConnState::Idle);
+        let ConnState::Connecting(conn) = state else {
+            unreachable!("connected without connecting");
         };
-        if c.sock_seq != seq || (c.stream.is_none() && c.udp.is_none()) {
-            return; // An event for a socket that is already gone.
-        }
-        match c.phase {
-            Phase::Connecting => self.on_connecting(slot, trouble),
-            Phase::Writing => self.write_request(slot),
-            Phase::Reading => self.read_response(slot),
-            Phase::Tls => self.drive_tls(slot),
-            Phase::DnsUdp => self.read_dns_udp(slot),
-            Phase::Idle | Phase::RetryWait | Phase::PoolWait => {}
-        }
-    }
-
-    fn on_connecting(&mut self, slot: u32, trouble: bool) {
-        let c = &mut self.conns[slot as usize];
-        let Some(stream) = c.stream.as_ref() else {
-            return;
-        };
-        // Registered edge-triggered for both directions, a connecting socket reports only once
-        // it is connected (writable) or failed (error/hang-up flags). So a clean event means
-        // connected, with no syscall; only a troubled one asks the socket what went wrong.
-        if trouble {
-            let failure = match stream.take_error() {
-                Ok(Some(e)) | Err(e) => Some(io_reason(&e)),
-                // No pending error: connected, and the peer may already have answered and
-                // closed (its bytes are still ours to read), unless it never connected.
-                Ok(None) => match stream.peer_addr() {
-                    Ok(_) => None,
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Some(Reason::Refused),
-                    Err(e) => Some(io_reason(&e)),
-                },
-            };
-            if let Some(r) = failure {
-                self.fail(slot, r, 0);
-                return;
-            }
-        }
-        if c.kind == ProbeKind::TCP {
-            self.finish(slot, Reason::Ok, 0);
-            return;
-        }
-        if c.kind == ProbeKind::DNS
-            && let Some(check) = c.dns.as_ref()
-        {
-            c.wbuf.clear();
-            c.wpos = 0;
-            check.query_tcp(&mut c.wbuf);
-            c.phase = Phase::Writing;
-            self.write_request(slot);
-            return;
-        }
-        if c.kind.is_tls() {
-            let catalog = self.catalog.clone();
-            let m = MonitorId(c.req.monitor);
-            let insecure = match catalog.spec(m) {
-                ProbeSpec::Http(h) => h.tls.as_ref().is_some_and(|t| t.insecure),
-                ProbeSpec::Tls(t) => t.insecure,
-                ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } | ProbeSpec::Dns(_) => false,
-            };
-            let server_name = match (&c.redirect, catalog.spec(m).tls()) {
-                (Some(r), _) => Some(r.host.as_str()),
-                (None, Some(opts)) => Some(&*opts.server_name),
-                (None, None) => None,
-            };
-            let session = match (self.tls.as_ref(), server_name) {
-                (Some(cfgs), Some(name)) => cfgs.connect(name, insecure),
-                _ => Err("TLS is not configured".to_string()),
-            };
-            match session {
-                Ok(s) => {
-                    c.tls = Some(s);
-                    c.tls_request_sent = false;
-                    c.phase = Phase::Tls;
-                    self.drive_tls(slot);
+        let next = match kind {
+            ProbeKind::DNS => match self.dns_check(slot, now) {
+                Ok(check) => {
+                    let wbuf = &mut self.slots[slot as usize].bufs.wbuf;
+                    wbuf.clear();
+                    check.query_tcp(wbuf);
+                    Ok(ConnState::DnsTcp(DnsTcp::new(conn, check)))
                 }
-                Err(_) => self.fail(slot, Reason::Tls, 0),
+                Err(step) => Err((conn, step)),
+            },
+            k if k.is_tls() => match self.tls_session(slot) {
+                Some(s) => Ok(ConnState::Tls(Box::new(Tls::handshake(conn, s)))),
+                None => Err((conn, Step::Attempt(Reason::Tls, 0))),
+            },
+            _ => Ok(ConnState::Http(Http::new(conn))),
+        };
+        match next {
+            Ok(state) => {
+                self.slots[slot as usize].state = state;
+                // Edge-triggered: nothing new would come; the request goes out now.
+                self.advance(slot, false, now);
             }
-            return;
+            Err((conn, step)) => {
+                self.slots[slot as usize].state = ConnState::Connecting(conn);
+                self.apply(slot, step, now);
+            }
         }
-        c.phase = Phase::Writing;
-        self.write_request(slot);
     }
 
     /// An HTTP response was judged: follow a redirect if the monitor allows it, else end the
     /// attempt with the verdict.
-    fn verdict(&mut self, slot: u32, reason: Reason, status: u16) {
-        if matches!(status, 301 | 302 | 303 | 307 | 308) && self.follow_redirect(slot, status) {
+    fn verdict(&mut self, slot: u32, reason: Reason, status: u16, now: u64) {
+        if matches!(status, 301 | 302 | 303 | 307 | 308) && self.follow_redirect(slot, status, now)
+        {
             return;
         }
         if reason == Reason::Ok {
-            self.finish(slot, reason, status);
+            self.finish(slot, reason, status, now);
         } else {
-            self.fail(slot, reason, status);
+            self.fail(slot, reason, status, now);
         }
     }
 
     /// An attempt failed: retry after the pause if retries and time remain, else finish.
-    fn fail(&mut self, slot: u32, reason: Reason, status: u16) {
-        let now = self.now_us();
-        let c = &mut self.conns[slot as usize];
-        if c.reused && !c.exchange.saw_bytes() && reason != Reason::Timeout {
+    fn fail(&mut self, slot: u32, reason: Reason, status: u16, now: u64) {
+        let c = &mut self.slots[slot as usize];
+        if c.on_reused_conn() && !c.bufs.exchange.saw_bytes() && reason != Reason::Timeout {
             // A kept-alive connection the server had already dropped: once, at once, on a
             // fresh connection, without using up a retry.
-            c.reused = false;
             c.force_fresh = true;
-            c.stream = None;
-            c.tls = None;
             c.attempts = c.attempts.saturating_sub(1);
-            self.release_pooled(slot);
-            self.begin_attempt(slot);
+            self.settle(slot, now, false);
+            self.begin_attempt(slot, now);
             return;
         }
         let pause_us = CHECK_RETRY_PAUSE_MS * 1000;
-        if reason != Reason::Local
+        let retry = reason != Reason::Local
             && reason != Reason::Dns
             && c.retries_left > 0
-            && now + pause_us < c.deadline_us
-        {
-            c.retries_left -= 1;
-            c.stream = None;
-            c.udp = None;
-            c.tls = None;
-            c.phase = Phase::RetryWait;
-            let check_seq = c.check_seq;
-            self.timers
-                .push(Reverse((now + pause_us, slot, check_seq, TimerKind::Retry)));
-            self.release_pooled(slot);
+            && now + pause_us < c.deadline_us;
+        if !retry {
+            self.finish(slot, reason, status, now);
             return;
         }
-        self.finish(slot, reason, status);
+        c.retries_left -= 1;
+        let seq = c.check_seq;
+        self.settle(slot, now, false);
+        self.slots[slot as usize].state = ConnState::RetryWait;
+        self.timers
+            .push(Reverse((now + pause_us, slot, seq, TimerKind::Retry)));
     }
 
     /// Ends the check in `slot` with a verdict: exactly once per check.
-    fn finish(&mut self, slot: u32, mut reason: Reason, status: u16) {
-        let now = self.now_us();
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
+    fn finish(&mut self, slot: u32, reason: Reason, status: u16, now: u64) {
+        let c = &self.slots[slot as usize];
+        debug_assert!(c.active, "finishing a slot with no check");
         if !c.active {
             return;
         }
+        let done = self.completion(slot, reason, status, now);
+        self.pending_out.push(done);
+        let c = &self.slots[slot as usize];
+        let reusable = c.bufs.exchange.reusable()
+            && matches!(c.state, ConnState::Http(_) | ConnState::Tls(_))
+            && c.state.conn().is_some_and(|conn| conn.pooled.is_some());
+        self.settle(slot, now, reusable);
+        let c = &mut self.slots[slot as usize];
+        c.cert_days = NO_CERT;
+        c.force_fresh = false;
+        c.check_seq = c.check_seq.wrapping_add(1); // invalidates this check's timers
+        c.active = false;
+        c.attempts = 0;
+        c.state = ConnState::Idle;
+        self.free.push(slot);
+        self.in_flight -= 1;
+        self.stats.finished += 1;
+        assert_eq!(self.free.len() + self.in_flight, self.slots.len());
+    }
+
+    /// The completion of the check in `slot`: latency (an ICMP check's round trip), `slow`
+    /// when a successful response took longer than allowed.
+    fn completion(&self, slot: u32, mut reason: Reason, status: u16, now: u64) -> Completion {
+        let c = &self.slots[slot as usize];
         let mut latency_us = now.saturating_sub(c.started_us);
-        if c.kind == ProbeKind::ICMP
-            && let Some(check) = c.icmp.as_ref()
+        if let ConnState::Icmp(i) = &c.state
+            && let Some(rtt) = i.check.verdict().2
         {
-            if let Some(rtt) = check.verdict().2 {
-                latency_us = u64::from(rtt);
-            }
-            for &seq in check.outstanding() {
-                for sock in &mut self.icmp {
-                    if let IcmpSocket::Open(b) = sock {
-                        b.1.forget(seq);
-                    }
-                }
-            }
+            latency_us = u64::from(rtt);
         }
         if reason == Reason::Ok
-            && (c.req.monitor as usize) < catalog.len()
-            && let ProbeSpec::Http(h) = catalog.spec(MonitorId(c.req.monitor))
+            && (c.req.monitor as usize) < self.catalog.len()
+            && let ProbeSpec::Http(h) = self.catalog.spec(MonitorId(c.req.monitor))
             && h.max_response_time_us > 0
             && latency_us > h.max_response_time_us
         {
             reason = Reason::Slow;
         }
-        self.pending_out.push(Completion {
+        Completion {
             monitor: c.req.monitor,
             generation: c.req.generation,
             latency_us: latency_us.min(u64::from(u32::MAX)) as u32,
@@ -883,90 +828,71 @@ impl Worker {
             reason: reason as u8,
             attempts: c.attempts,
             cert_days: c.cert_days,
-        });
-        let target_id = catalog.target_of[c.req.monitor as usize];
-        let mut kept = false;
-        if c.pooled
-            && c.exchange.reusable()
-            && let Some(stream) = c.stream.take()
-        {
-            let pool = self.idle.entry(target_id).or_default();
-            if pool.len() < KEEPALIVE_IDLE_PER_TARGET_MAX {
-                pool.push(Idle {
-                    stream,
-                    tls: c.tls.take(),
-                    since_us: now,
-                });
-                kept = true;
-            }
-        }
-        let was_pooled = c.pooled;
-        c.pooled = false;
-        c.stream = None; // close (linger 0: no TIME_WAIT on our side)
-        c.udp = None;
-        c.tls = None;
-        c.cert_days = NO_CERT;
-        c.reused = false;
-        c.force_fresh = false;
-        c.phase = Phase::Idle;
-        c.check_seq = c.check_seq.wrapping_add(1); // invalidates this check's timers
-        c.active = false;
-        c.attempts = 0;
-        self.free.push(slot);
-        self.in_flight -= 1;
-        self.stats.finished += 1;
-        if was_pooled {
-            if !kept && let Some(n) = self.pool_open.get_mut(&target_id) {
-                *n = n.saturating_sub(1);
-            }
-            // A connection came back (or a place for one): the next waiting check goes.
-            self.wake_pool_waiter(target_id);
         }
     }
 
-    fn fire_timers(&mut self) {
-        let now = self.now_us();
+    /// Takes the slot's state out and lets go of what it holds: a connection is parked in the
+    /// keep-alive pool (`reusable`) or closed, a UDP socket closed, an ICMP check's echoes
+    /// forgotten. The one place a check's socket closes, so its token is always freed with it.
+    fn settle(&mut self, slot: u32, now: u64, reusable: bool) {
+        let state = std::mem::replace(&mut self.slots[slot as usize].state, ConnState::Idle);
+        match state {
+            ConnState::Connecting(conn)
+            | ConnState::Http(Http { conn, .. })
+            | ConnState::DnsTcp(DnsTcp { conn, .. }) => match reusable {
+                true => self.park(Idle::Plain(conn), now),
+                false => self.close(conn, now),
+            },
+            ConnState::Tls(t) => match reusable {
+                true => self.park(Idle::Tls(t), now),
+                false => self.close(t.conn, now),
+            },
+            ConnState::DnsUdp(DnsUdp { token, .. }) => self.tokens.close(token),
+            ConnState::Icmp(i) => self.end_icmp(slot, i),
+            ConnState::Idle | ConnState::Resolving | ConnState::PoolWait | ConnState::RetryWait => {
+            }
+        }
+    }
+
+    /// Closes a connection (linger 0: no TIME_WAIT on our side); a keep-alive one frees its
+    /// place for a waiting check.
+    fn close(&mut self, conn: Conn, now: u64) {
+        self.tokens.close(conn.token);
+        drop(conn.io);
+        if let Some(target) = conn.pooled {
+            self.pool_place_freed(target, now);
+        }
+    }
+
+    fn fire_timers(&mut self, now: u64) {
         while let Some(Reverse((at, slot, seq, kind))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            let c = &self.conns[slot as usize];
+            let c = &self.slots[slot as usize];
             if c.check_seq != seq || !c.active {
                 continue; // That check already ended.
             }
             match kind {
-                TimerKind::Deadline if c.kind == ProbeKind::ICMP => {
-                    let (reason, loss, _) = c
-                        .icmp
-                        .as_ref()
-                        .map_or((Reason::IcmpLoss, 100, None), |k| k.verdict());
-                    self.finish(slot, reason, u16::from(loss));
-                }
                 TimerKind::Deadline => {
-                    let status = c.exchange_status();
-                    self.finish(slot, Reason::Timeout, status);
+                    let (reason, status) = match &c.state {
+                        ConnState::Icmp(i) => {
+                            let (reason, loss, _) = i.check.verdict();
+                            (reason, u16::from(loss))
+                        }
+                        _ if c.kind == ProbeKind::ICMP => (Reason::IcmpLoss, 100),
+                        _ => (Reason::Timeout, c.bufs.exchange.status()),
+                    };
+                    self.finish(slot, reason, status, now);
                 }
-                TimerKind::IcmpStep => self.icmp_step(slot),
+                TimerKind::IcmpStep => self.icmp_step(slot, now),
                 TimerKind::Retry => {
-                    if c.phase == Phase::RetryWait {
-                        self.begin_attempt(slot);
+                    if matches!(c.state, ConnState::RetryWait) {
+                        self.begin_attempt(slot, now);
                     }
                 }
             }
         }
     }
-}
-
-/// Opens a non-blocking socket, sets linger 0 and starts connecting.
-fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    socket.set_linger(Some(Duration::ZERO))?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(socket.into()))
 }

@@ -1,7 +1,11 @@
 //! Redirects (`follow_redirects`) and target addresses: a 3xx's `Location` followed, new
 //! names looked up by the resolver thread, address refreshes applied to the worker's table.
 
-use super::*;
+use std::net::SocketAddr;
+
+use super::Worker;
+use super::state::ConnState;
+use crate::store::{MonitorId, ProbeKind, ProbeSpec};
 
 /// A followed redirect: the new destination of the check.
 pub(super) struct Redirect {
@@ -33,9 +37,9 @@ impl Redirect {
 
 impl Worker {
     /// Sets the check on its way to the `Location` of a 3xx, within `follow_redirects` hops.
-    pub(super) fn follow_redirect(&mut self, slot: u32, status: u16) -> bool {
+    pub(super) fn follow_redirect(&mut self, slot: u32, status: u16, now: u64) -> bool {
         let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
+        let c = &mut self.slots[slot as usize];
         let m = MonitorId(c.req.monitor);
         let ProbeSpec::Http(probe) = catalog.spec(m) else {
             return false;
@@ -48,7 +52,7 @@ impl Worker {
         if hops >= follow {
             return false;
         }
-        let Some(location) = c.exchange.location() else {
+        let Some(location) = c.bufs.exchange.location() else {
             return false;
         };
         // The current destination, to resolve a relative Location against.
@@ -122,12 +126,9 @@ impl Worker {
             ProbeKind::HTTP
         };
         c.redirect = Some(Box::new(next));
-        c.stream = None;
-        c.tls = None;
-        c.reused = false;
         c.attempts = c.attempts.saturating_sub(1);
-        self.release_pooled(slot);
-        self.begin_attempt(slot);
+        self.settle(slot, now, false);
+        self.begin_attempt(slot, now);
         true
     }
 
@@ -149,13 +150,12 @@ impl Worker {
             return;
         }
         let waiting = std::mem::take(&mut self.resolve_wait);
+        let now = self.now_us();
         for slot in waiting {
-            let c = &mut self.conns[slot as usize];
-            if !c.active || !c.resolving {
-                continue;
+            let c = &self.slots[slot as usize];
+            if c.active && matches!(c.state, ConnState::Resolving) {
+                self.begin_attempt(slot, now);
             }
-            c.resolving = false;
-            self.begin_attempt(slot);
         }
     }
 }

@@ -1,94 +1,300 @@
-//! TLS on a check's connection: the rustls session pumped over the non-blocking socket until
-//! the handshake is done (a `tls` check ends there; https sends its request through it).
+//! TLS on a check's connection: the `Tls` state pumps the rustls session over the
+//! non-blocking stream until the handshake is done. A `tls` check ends there, with the
+//! certificate's expiry judged; an https check then sends its request through the session and
+//! reads the response into the same judge as plain HTTP (`io::read_judged`).
 
-use super::*;
+use std::io::{Read, Write};
+use std::time::SystemTime;
 
-impl Worker {
-    /// Moves an https or tls check along: handshake, expiry rule, then for https the request
-    /// and the response through the session. Called on every socket event in `Phase::Tls`.
-    pub(super) fn drive_tls(&mut self, slot: u32) {
-        let catalog = self.catalog.clone();
-        let c = &mut self.conns[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let spec = catalog.spec(m);
-        let (Some(stream), Some(session)) = (c.stream.as_mut(), c.tls.as_mut()) else {
-            return;
-        };
-        let pumped = match crate::probe::tls::pump(session, stream) {
-            Ok(p) => p,
-            Err((r, _)) => {
-                let status = c.exchange_status();
-                self.fail(slot, r, status);
-                return;
-            }
-        };
-        if session.is_handshaking() {
-            if pumped == crate::probe::tls::Pumped::Eof {
-                self.fail(slot, Reason::Tls, 0);
-            }
-            return;
+use mio::net::TcpStream;
+use rustls::ClientConnection;
+
+use super::Worker;
+use super::state::{Bufs, Conn, NO_CERT, Step};
+use super::stream::{ReadEnd, read_judged};
+use crate::probe::tls::{Pumped, pump, seconds_left};
+use crate::store::{MonitorId, ProbeKind, ProbeSpec};
+use crate::vocab::Reason;
+
+/// A TLS session on a connected stream.
+pub(super) struct Tls<S = TcpStream> {
+    pub(super) conn: Conn<S>,
+    pub(super) session: ClientConnection,
+    /// The HTTP request has been handed to the session (the handshake is behind us).
+    pub(super) request_sent: bool,
+}
+
+impl<S: Read + Write> Tls<S> {
+    /// A session starting its handshake on `conn`.
+    pub(super) fn handshake(conn: Conn<S>, session: ClientConnection) -> Tls<S> {
+        Tls {
+            conn,
+            session,
+            request_sent: false,
         }
-        if !c.tls_request_sent {
-            // Handshake done: the expiry rule first.
-            let now = std::time::SystemTime::now();
-            let left = session
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(|leaf| crate::probe::tls::seconds_left(leaf.as_ref(), now));
-            c.cert_days = left.map_or(NO_CERT, |s| {
-                s.div_euclid(86_400).clamp(-100_000, 100_000) as i32
-            });
-            let warn = spec.tls().map_or(0, |t| t.warn_secs);
-            if warn > 0 && left.is_none_or(|s| s < warn as i64) {
-                self.finish(slot, Reason::CertExpiring, 0);
-                return;
+    }
+
+    /// Moves the session along on a socket event: handshake, the expiry rule (`cert_days` is
+    /// set from the leaf certificate, at `now`), then for https the request and the response.
+    pub(super) fn advance(
+        &mut self,
+        kind: ProbeKind,
+        spec: &ProbeSpec,
+        bufs: &mut Bufs,
+        scratch: &mut [u8],
+        now: SystemTime,
+        cert_days: &mut i32,
+    ) -> Step {
+        let pumped = match pump(&mut self.session, &mut self.conn.io) {
+            Ok(p) => p,
+            Err((r, _)) => return Step::Attempt(r, bufs.exchange.status()),
+        };
+        if self.session.is_handshaking() {
+            return match pumped {
+                Pumped::Eof => Step::Attempt(Reason::Tls, 0),
+                Pumped::Idle => Step::Wait,
+            };
+        }
+        if !self.request_sent {
+            if let Some(end) = self.judge_certificate(kind, spec, now, cert_days) {
+                return end;
             }
-            if c.kind == ProbeKind::TLS {
-                self.finish(slot, Reason::Ok, 0);
-                return;
-            }
-            c.tls_request_sent = true;
-            if session.writer().write_all(&c.wbuf).is_err() {
-                self.fail(slot, Reason::Tls, 0);
-                return;
-            }
-            if let Err((r, _)) = crate::probe::tls::pump(session, stream) {
-                self.fail(slot, r, 0);
-                return;
+            if let Some(end) = self.send_request(&bufs.wbuf) {
+                return end;
             }
         }
         let ProbeSpec::Http(probe) = spec else {
-            self.finish(slot, Reason::Protocol, 0);
-            return;
+            return Step::Final(Reason::Protocol, 0);
         };
-        // Plaintext available now.
-        loop {
-            match session.reader().read(&mut self.scratch[..]) {
-                Ok(0) => {
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
-                Ok(n) => {
-                    let verdict =
-                        feed_response(&mut c.rbuf, &mut c.exchange, &self.scratch[..n], probe);
-                    if let Some((r, s)) = verdict {
-                        self.verdict(slot, r, s);
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    // The peer closed without close_notify: judge what arrived.
-                    let (r, s) = c.exchange.eof();
-                    self.fail(slot, r, s);
-                    return;
-                }
+        let judged = match read_judged(&mut self.session.reader(), scratch, bufs, probe) {
+            ReadEnd::Verdict((r, s)) => return Step::Response(r, s),
+            ReadEnd::WouldBlock => pumped == Pumped::Eof,
+            // An error here is the peer closing without close_notify: judge what arrived.
+            ReadEnd::Eof | ReadEnd::Error(_) => true,
+        };
+        if judged {
+            let (r, s) = bufs.exchange.eof();
+            return Step::Response(r, s);
+        }
+        Step::Wait
+    }
+
+    /// The handshake is done: reads the leaf's days to expiry and applies the expiry rule. A
+    /// `tls` check ends here.
+    fn judge_certificate(
+        &self,
+        kind: ProbeKind,
+        spec: &ProbeSpec,
+        now: SystemTime,
+        cert_days: &mut i32,
+    ) -> Option<Step> {
+        let left = self
+            .session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|leaf| seconds_left(leaf.as_ref(), now));
+        *cert_days = left.map_or(NO_CERT, |s| {
+            s.div_euclid(86_400).clamp(-100_000, 100_000) as i32
+        });
+        let warn = spec.tls().map_or(0, |t| t.warn_secs);
+        if warn > 0 && left.is_none_or(|s| s < warn as i64) {
+            return Some(Step::Final(Reason::CertExpiring, 0));
+        }
+        (kind == ProbeKind::TLS).then_some(Step::Final(Reason::Ok, 0))
+    }
+
+    /// Hands the rendered request to the session and sends what it can.
+    fn send_request(&mut self, request: &[u8]) -> Option<Step> {
+        self.request_sent = true;
+        if self.session.writer().write_all(request).is_err() {
+            return Some(Step::Attempt(Reason::Tls, 0));
+        }
+        pump(&mut self.session, &mut self.conn.io)
+            .err()
+            .map(|(r, _)| Step::Attempt(r, 0))
+    }
+}
+
+impl Worker {
+    /// A new client session for the check in `slot`: the redirect's host or the configured
+    /// server name, verified unless `insecure_skip_verify`. `None` when TLS is not configured
+    /// or the name is not one.
+    pub(super) fn tls_session(&self, slot: u32) -> Option<ClientConnection> {
+        let c = &self.slots[slot as usize];
+        let spec = self.catalog.spec(MonitorId(c.req.monitor));
+        let insecure = match spec {
+            ProbeSpec::Http(h) => h.tls.as_ref().is_some_and(|t| t.insecure),
+            ProbeSpec::Tls(t) => t.insecure,
+            ProbeSpec::Tcp { .. } | ProbeSpec::Icmp { .. } | ProbeSpec::Dns(_) => false,
+        };
+        let name = match (&c.redirect, spec.tls()) {
+            (Some(r), _) => r.host.as_str(),
+            (None, Some(opts)) => &opts.server_name,
+            (None, None) => return None,
+        };
+        self.tls.as_ref()?.connect(name, insecure).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::ServerConnection;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::super::http::tests::{bufs_for, probe};
+    use super::super::stream::pipe::Pipe;
+    use super::*;
+    use crate::probe::tls::TlsConfigs;
+    use crate::store::{HttpProbe, TlsOpts};
+
+    /// A rustls server on the other end of an in-memory stream, with a certificate valid for
+    /// `days` more days.
+    fn server(days: i64) -> ServerConnection {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec!["t.example".into()]).expect("params");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(days);
+        let cert = params.self_signed(&key).expect("cert");
+        let der = CertificateDer::from(cert.der().to_vec());
+        let pk = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![der], pk)
+        .expect("server config");
+        ServerConnection::new(Arc::new(cfg)).expect("server")
+    }
+
+    fn client() -> Tls<Pipe> {
+        let cfgs = TlsConfigs::load(None).expect("tls configs");
+        let session = cfgs.connect("t.example", true).expect("session");
+        Tls::handshake(
+            Conn {
+                io: Pipe::open(),
+                token: mio::Token(0),
+                pooled: None,
+                reused: false,
+            },
+            session,
+        )
+    }
+
+    fn spec(kind: ProbeKind, warn_secs: u64) -> ProbeSpec {
+        let tls = TlsOpts {
+            server_name: "t.example".into(),
+            insecure: true,
+            warn_secs,
+        };
+        if kind == ProbeKind::TLS {
+            return ProbeSpec::Tls(tls);
+        }
+        ProbeSpec::Http(HttpProbe {
+            tls: Some(tls),
+            ..probe()
+        })
+    }
+
+    /// Runs client and server against each other until the client decides; the server answers
+    /// an HTTP request with `response`.
+    fn converse(kind: ProbeKind, warn_secs: u64, days: i64, response: &[u8]) -> (Step, i32) {
+        let spec = spec(kind, warn_secs);
+        let mut bufs = bufs_for(&probe(), false);
+        let mut srv = server(days);
+        let mut cli = client();
+        let mut cert_days = NO_CERT;
+        let mut scratch = [0u8; 256];
+        let mut answered = false;
+        for _ in 0..50 {
+            let step = cli.advance(
+                kind,
+                &spec,
+                &mut bufs,
+                &mut scratch,
+                SystemTime::now(),
+                &mut cert_days,
+            );
+            if step != Step::Wait {
+                return (step, cert_days);
             }
+            let sent = std::mem::take(&mut cli.conn.io.out);
+            srv.read_tls(&mut &sent[..]).expect("server reads");
+            srv.process_new_packets().expect("server processes");
+            let mut req = Vec::new();
+            let _ = srv.reader().read_to_end(&mut req);
+            if !answered && req.ends_with(b"\r\n\r\n") {
+                srv.writer().write_all(response).expect("server writes");
+                answered = true;
+            }
+            let mut back = Vec::new();
+            while srv.wants_write() {
+                srv.write_tls(&mut back).expect("server sends");
+            }
+            cli.conn.io.feed(&back);
         }
-        if pumped == crate::probe::tls::Pumped::Eof {
-            let (r, s) = c.exchange.eof();
-            self.fail(slot, r, s);
-        }
+        panic!("no decision after 50 rounds");
+    }
+
+    #[test]
+    fn a_tls_check_ends_at_the_handshake_with_the_days_left() {
+        let (step, days) = converse(ProbeKind::TLS, 0, 40, b"");
+        assert_eq!(step, Step::Final(Reason::Ok, 0));
+        assert!((38..=40).contains(&days), "days left {days}");
+    }
+
+    #[test]
+    fn a_certificate_closer_to_expiry_than_the_warning_ends_the_check() {
+        let (step, days) = converse(ProbeKind::TLS, 30 * 86_400, 5, b"");
+        assert_eq!(step, Step::Final(Reason::CertExpiring, 0));
+        assert!((3..=5).contains(&days), "days left {days}");
+    }
+
+    #[test]
+    fn an_https_check_sends_its_request_through_the_session() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let (step, _) = converse(ProbeKind::HTTPS, 0, 40, ok);
+        assert_eq!(step, Step::Response(Reason::Ok, 200));
+    }
+
+    #[test]
+    fn garbage_instead_of_a_handshake_fails_the_attempt_as_tls() {
+        let mut cli = client();
+        let mut bufs = bufs_for(&probe(), false);
+        cli.conn.io.feed(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        let mut days = NO_CERT;
+        let spec = spec(ProbeKind::HTTPS, 0);
+        let step = cli.advance(
+            ProbeKind::HTTPS,
+            &spec,
+            &mut bufs,
+            &mut [0u8; 64],
+            SystemTime::now(),
+            &mut days,
+        );
+        assert_eq!(step, Step::Attempt(Reason::Tls, 0));
+        assert_eq!(days, NO_CERT);
+    }
+
+    #[test]
+    fn the_peer_closing_during_the_handshake_fails_the_attempt_as_tls() {
+        let mut cli = client();
+        cli.conn.io.eof = true;
+        let mut bufs = bufs_for(&probe(), false);
+        let mut days = NO_CERT;
+        let spec = spec(ProbeKind::TLS, 0);
+        let step = cli.advance(
+            ProbeKind::TLS,
+            &spec,
+            &mut bufs,
+            &mut [0u8; 64],
+            SystemTime::now(),
+            &mut days,
+        );
+        assert_eq!(step, Step::Attempt(Reason::Tls, 0));
     }
 }
