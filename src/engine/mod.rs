@@ -117,6 +117,8 @@ pub fn in_flight_per_worker(workers: usize) -> usize {
 
 pub struct Engine {
     catalog: Arc<Catalog>,
+    /// The clock of the last step: steps never go back in time.
+    stepped_ms: u64,
     sched: Schedule,
     life: lifecycle::Columns,
     policies: Vec<Policy>,
@@ -409,6 +411,7 @@ impl Engine {
             .position(|(_, w)| w.start_unix_ms + w.duration.as_millis() as u64 > wall_now_ms)
             .unwrap_or(catalog.maintenance.len());
         Ok(Engine {
+            stepped_ms: 0,
             sched,
             life,
             policies,
@@ -842,6 +845,8 @@ impl Engine {
     /// Runs one tick's work as if the engine clock read `now_ms`. `step` calls this with the
     /// real clock; benches drive a virtual clock through it. Time must not go backwards.
     pub fn step_at(&mut self, now_ms: u64) {
+        assert!(now_ms >= self.stepped_ms, "the engine clock went back");
+        self.stepped_ms = now_ms;
         self.take_reload(now_ms);
         self.inputs.clear();
         self.inputs.append(&mut self.pending_inputs);
@@ -911,6 +916,10 @@ impl Engine {
         let reason = Reason::from_u8(c.reason);
         self.stats.by_reason[reason as usize] += 1;
         self.stats.checks += 1;
+        assert!(
+            self.stats.checks <= self.stats.dispatched,
+            "a result nobody asked for"
+        );
         self.window_checks += 1;
         self.checks[m] = self.checks[m].saturating_add(1);
         if c.cert_days != NO_CERT {
@@ -1294,6 +1303,8 @@ impl Engine {
                 self.generation[m] = r.generation;
                 self.in_flight[m] = 1;
                 self.advance_due(m, now_ms);
+                // Post-condition: the next due time is ahead (on the 32-bit wrapping clock).
+                assert!((self.sched.next_due_ms[m].wrapping_sub(now32) as i32) > 0);
                 let backstop_ms = r.deadline_us / 1000 + LOST_RESULT_GRACE_MS;
                 let slot = ((backstop_ms / self.tick_ms) % WHEEL_SLOTS as u64) as usize;
                 self.deadlines[slot].push((r.monitor, r.generation, backstop_ms as u32));

@@ -196,19 +196,52 @@ mod tests {
         let _ = ring::<u8>(6);
     }
 
+    /// Wide items across the wrap, in batches that straddle it: what goes in comes out.
+    #[test]
+    fn batches_across_the_wrap_keep_every_byte() {
+        let (mut p, mut c) = ring::<[u64; 3]>(16);
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        let mut expect = 0u64;
+        for round in 0..100u64 {
+            let batch: Vec<[u64; 3]> = (0..(round % 13) + 1)
+                .map(|k| [next + k, !(next + k), (next + k).rotate_left(17)])
+                .collect();
+            next += p.push_batch(&batch) as u64;
+            out.clear();
+            c.pop_batch(&mut out, (round % 7) as usize + 1);
+            for v in &out {
+                assert_eq!(*v, [expect, !expect, expect.rotate_left(17)]);
+                expect += 1;
+            }
+        }
+        out.clear();
+        c.pop_batch(&mut out, 16);
+        for v in &out {
+            assert_eq!(*v, [expect, !expect, expect.rotate_left(17)]);
+            expect += 1;
+        }
+        assert_eq!(expect, next, "every item pushed was popped");
+        assert!(c.is_empty());
+    }
+
     /// Two threads, a small ring (so it wraps and fills constantly): every value arrives once,
-    /// in order. Run under `cargo miri test` or TSan to check the orderings as well.
+    /// in order. `tools/valgrind_ring.sh` runs it under memcheck with fewer items
+    /// (`CPRA_RING_TEST_ITEMS`).
     #[test]
     fn threaded_order_and_no_loss() {
-        const N: u64 = 2_000_000;
+        let n: u64 = std::env::var("CPRA_RING_TEST_ITEMS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000_000);
         let (mut p, mut c) = ring::<u64>(64);
         let t = std::thread::spawn(move || {
             let mut next = 0u64;
             let mut batch = Vec::with_capacity(16);
-            while next < N {
+            while next < n {
                 batch.clear();
                 for k in 0..16 {
-                    if next + k < N {
+                    if next + k < n {
                         batch.push(next + k);
                     }
                 }
@@ -221,7 +254,7 @@ mod tests {
         });
         let mut expect = 0u64;
         let mut out = Vec::with_capacity(64);
-        while expect < N {
+        while expect < n {
             out.clear();
             c.pop_batch(&mut out, 37);
             for v in &out {

@@ -157,44 +157,54 @@ pub enum Pumped {
     Eof,
 }
 
-/// Writes what rustls wants to send and reads what the socket has, until the socket would
-/// block. Errors: `Tls` for protocol/certificate failures, `Reset` etc. for socket errors.
+/// Writes what rustls wants to send, until it has nothing more or the socket would block.
+pub fn flush<S: Write>(
+    conn: &mut ClientConnection,
+    sock: &mut S,
+) -> Result<Pumped, (Reason, String)> {
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(0) => return Ok(Pumped::Eof),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((socket_reason(&e), e.to_string())),
+        }
+    }
+    Ok(Pumped::Idle)
+}
+
+/// Writes what rustls wants to send and reads what the socket has, until the socket has
+/// nothing more to read (one read that would block: the socket is edge-triggered, so what
+/// arrives later comes with an event of its own). Errors: `Tls` for protocol and certificate
+/// failures, `Reset` etc. for socket errors.
 pub fn pump<S: Read + Write>(
     conn: &mut ClientConnection,
     sock: &mut S,
 ) -> Result<Pumped, (Reason, String)> {
     loop {
-        let mut progressed = false;
-        while conn.wants_write() {
-            match conn.write_tls(sock) {
-                Ok(0) => return Ok(Pumped::Eof),
-                Ok(_) => progressed = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err((socket_reason(&e), e.to_string())),
-            }
+        if flush(conn, sock)? == Pumped::Eof {
+            return Ok(Pumped::Eof);
         }
-        if conn.wants_read() {
-            match conn.read_tls(sock) {
-                Ok(0) => {
-                    // Let rustls see the end (it reports a missing close_notify as an error
-                    // on read, which the caller treats as end of stream).
-                    conn.process_new_packets()
-                        .map_err(|e| (tls_reason(&e), e.to_string()))?;
-                    return Ok(Pumped::Eof);
-                }
-                Ok(_) => {
-                    conn.process_new_packets()
-                        .map_err(|e| (tls_reason(&e), e.to_string()))?;
-                    progressed = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => progressed = true,
-                Err(e) => return Err((socket_reason(&e), e.to_string())),
-            }
-        }
-        if !progressed {
+        if !conn.wants_read() {
             return Ok(Pumped::Idle);
+        }
+        match conn.read_tls(sock) {
+            Ok(0) => {
+                // Let rustls see the end (it reports a missing close_notify as an error on
+                // read, which the caller treats as end of stream).
+                conn.process_new_packets()
+                    .map_err(|e| (tls_reason(&e), e.to_string()))?;
+                return Ok(Pumped::Eof);
+            }
+            // Processing may want to answer, and more may be waiting: round again.
+            Ok(_) => {
+                conn.process_new_packets()
+                    .map_err(|e| (tls_reason(&e), e.to_string()))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((socket_reason(&e), e.to_string())),
         }
     }
 }
@@ -222,10 +232,19 @@ pub fn leaf_days_left(conn: &ClientConnection, now: SystemTime) -> Option<i32> {
 
 /// Seconds until the DER certificate's notAfter (negative when expired).
 pub fn seconds_left(der: &[u8], now: SystemTime) -> Option<i64> {
+    seconds_until(not_after(der)?, now)
+}
+
+/// The DER certificate's notAfter, in seconds since the Unix epoch.
+pub fn not_after(der: &[u8]) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let not_after = cert.validity().not_after.timestamp();
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// Seconds from `now` until `unix_s` (negative when past).
+pub fn seconds_until(unix_s: i64, now: SystemTime) -> Option<i64> {
     let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(not_after - now)
+    Some(unix_s - now)
 }
 
 fn days_left(der: &[u8], now: SystemTime) -> Option<i32> {

@@ -23,6 +23,15 @@ impl<S: Read + Write> Http<S> {
         Http { conn, wpos: 0 }
     }
 
+    /// A kept-alive connection takes the next check: the request goes out, and nothing is
+    /// read (the idle socket had nothing to read; the response comes with an event of its own).
+    pub(super) fn reuse(&mut self, bufs: &Bufs) -> Step {
+        match write_pending(&mut self.conn.io, &bufs.wbuf, &mut self.wpos) {
+            Ok(_) => Step::Wait,
+            Err(r) => Step::Attempt(r, 0),
+        }
+    }
+
     /// Writes what is left of the request, then reads and judges what the response has so far.
     /// Called when the exchange starts and on every socket event (edge-triggered: the response
     /// may already be waiting, so a finished write always goes on to read).
@@ -176,6 +185,24 @@ pub(super) mod tests {
         });
         let step = h.advance(&mut bufs, &p, &mut [0u8; 64]);
         assert_eq!(step, Step::Attempt(Reason::Reset, 0));
+    }
+
+    #[test]
+    fn a_kept_alive_connection_writes_the_next_request_and_reads_nothing() {
+        let p = probe();
+        let bufs = bufs_for(&p, true);
+        let mut h = http(Pipe {
+            // A read would fail the attempt: reuse must not read.
+            fail: Some(ErrorKind::ConnectionReset),
+            ..Pipe::open()
+        });
+        assert_eq!(h.reuse(&bufs), Step::Wait);
+        assert_eq!(h.conn.io.out, bufs.wbuf);
+        let mut broken = http(Pipe {
+            wfail: Some(ErrorKind::BrokenPipe),
+            ..Pipe::open()
+        });
+        assert_eq!(broken.reuse(&bufs), Step::Attempt(Reason::Reset, 0));
     }
 
     #[test]

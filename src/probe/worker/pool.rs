@@ -7,6 +7,7 @@
 //! token (`tokens`): handing it to a check changes the token's owner, with no syscall.
 
 use std::collections::VecDeque;
+use std::time::SystemTime;
 
 use mio::Token;
 use rustc_hash::FxHashMap;
@@ -16,6 +17,7 @@ use super::http::Http;
 use super::state::{Conn, ConnState};
 use super::tls::Tls;
 use super::tokens::Owner;
+use crate::store::MonitorId;
 
 use crate::limits::{
     KEEPALIVE_CONNS_PER_TARGET_MAX, KEEPALIVE_IDLE_MS_MAX, KEEPALIVE_IDLE_PER_TARGET_MAX,
@@ -179,19 +181,24 @@ impl Worker {
     /// Runs the attempt in `slot` on a kept-alive connection: the request goes out at once
     /// (a TLS session's handshake is behind it).
     pub(super) fn resume(&mut self, slot: u32, idle: Idle, now: u64) {
-        let state = match idle {
+        let c = &mut self.slots[slot as usize];
+        let spec = self.catalog.spec(MonitorId(c.req.monitor));
+        let (state, step) = match idle {
             Idle::Plain(mut conn) => {
                 conn.reused = true;
-                ConnState::Http(Http::new(conn))
+                let mut h = Http::new(conn);
+                let step = h.reuse(&c.bufs);
+                (ConnState::Http(h), step)
             }
             Idle::Tls(mut t) => {
                 t.conn.reused = true;
-                t.request_sent = false;
-                ConnState::Tls(t)
+                let wall = SystemTime::now();
+                let step = t.reuse(c.kind, spec, &c.bufs.wbuf, wall, &mut c.cert_days);
+                (ConnState::Tls(t), step)
             }
         };
-        self.slots[slot as usize].state = state;
-        self.advance(slot, false, now);
+        c.state = state;
+        self.apply(slot, step, now);
     }
 
     /// A connection that finished a check cleanly waits for the next check of its target.

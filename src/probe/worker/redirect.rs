@@ -35,91 +35,80 @@ impl Redirect {
     }
 }
 
-impl Worker {
-    /// Sets the check on its way to the `Location` of a 3xx, within `follow_redirects` hops.
-    pub(super) fn follow_redirect(&mut self, slot: u32, status: u16, now: u64) -> bool {
-        let catalog = self.catalog.clone();
-        let c = &mut self.slots[slot as usize];
-        let m = MonitorId(c.req.monitor);
-        let ProbeSpec::Http(probe) = catalog.spec(m) else {
-            return false;
-        };
-        let follow = probe.follow_redirects;
-        if follow == 0 {
-            return false;
-        }
-        let hops = c.redirect.as_ref().map_or(0, |r| r.hops);
-        if hops >= follow {
-            return false;
-        }
-        let Some(location) = c.bufs.exchange.location() else {
-            return false;
-        };
-        // The current destination, to resolve a relative Location against.
-        let target = catalog.target(m);
-        let (cur_tls, cur_host, cur_port, cur_path) = match &c.redirect {
-            Some(r) => (r.tls, r.host.clone(), r.port, r.path.clone()),
-            None => (
-                c.kind.is_tls(),
-                target.host.to_string(),
-                target.port,
-                catalog.path(m).to_string(),
-            ),
-        };
-        let next = if location.starts_with("http://") || location.starts_with("https://") {
-            match crate::config::parse_http_url(location) {
-                Ok(u) => Redirect {
-                    hops: hops + 1,
-                    tls: u.scheme == crate::config::model::Scheme::Https,
-                    addr: None,
-                    host: u.host,
-                    port: u.port,
-                    path: u.path,
-                    as_get: false,
-                },
-                Err(_) => return false,
-            }
+/// Where a check is headed now: scheme, host, port, path.
+pub(super) struct Place<'a> {
+    pub(super) tls: bool,
+    pub(super) host: &'a str,
+    pub(super) port: u16,
+    pub(super) path: &'a str,
+}
+
+/// Where the `location` of a 3xx with `status` leads from `cur`, as hop `hops`: an absolute
+/// `http(s)://` URL, a path from the root, or a path relative to the current directory.
+/// `method` decides whether the next request is a plain GET (303, or 301/302 after a non-GET).
+/// `None` for a location that cannot be followed.
+pub(super) fn resolve_location(
+    cur: &Place,
+    location: &str,
+    status: u16,
+    method: &str,
+    hops: u32,
+) -> Option<Redirect> {
+    let (tls, host, port, path) =
+        if location.starts_with("http://") || location.starts_with("https://") {
+            let u = crate::config::parse_http_url(location).ok()?;
+            (
+                u.scheme == crate::config::model::Scheme::Https,
+                u.host,
+                u.port,
+                u.path,
+            )
         } else {
             let path = if location.starts_with('/') {
                 location.to_string()
             } else {
-                // Relative to the current path's directory.
-                let dir = cur_path.rsplit_once('/').map_or("", |(d, _)| d);
+                let dir = cur.path.rsplit_once('/').map_or("", |(d, _)| d);
                 format!("{dir}/{location}")
             };
-            if path
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return false;
+            let bad = |b: u8| b.is_ascii_whitespace() || b.is_ascii_control();
+            if path.bytes().any(bad) {
+                return None;
             }
-            Redirect {
-                hops: hops + 1,
-                tls: cur_tls,
-                host: cur_host.clone(),
-                port: cur_port,
-                path,
-                as_get: false,
-                addr: None,
-            }
+            (cur.tls, cur.host.to_string(), cur.port, path)
         };
-        let mut next = next;
-        next.as_get = status == 303 || (matches!(status, 301 | 302) && &*probe.method != "GET");
-        next.addr = if next.host == cur_host && next.port == cur_port {
-            match &c.redirect {
-                Some(r) => r.addr,
-                None => self
-                    .addrs
-                    .get(catalog.target_of[m.0 as usize] as usize)
-                    .copied()
-                    .flatten(),
-            }
-        } else {
-            None
+    Some(Redirect {
+        hops,
+        tls,
+        host,
+        port,
+        path,
+        as_get: status == 303 || (matches!(status, 301 | 302) && method != "GET"),
+        addr: None,
+    })
+}
+
+impl Worker {
+    /// Sets the check on its way to the `Location` of a 3xx, within `follow_redirects` hops.
+    pub(super) fn follow_redirect(&mut self, slot: u32, status: u16, now: u64) -> bool {
+        let Some(mut next) = self.redirect_of(slot, status) else {
+            return false;
         };
         if next.tls && self.tls.is_none() {
             return false; // No TLS configuration in this process: judge the 3xx as is.
         }
+        let c = &mut self.slots[slot as usize];
+        // Same host and port: the address is known already.
+        next.addr = match &c.redirect {
+            Some(r) if r.host == next.host && r.port == next.port => r.addr,
+            Some(_) => None,
+            None => {
+                let target_id = self.catalog.target_of[c.req.monitor as usize];
+                let target = &self.catalog.targets[target_id as usize];
+                let same = *target.host == *next.host && target.port == next.port;
+                same.then(|| self.addrs.get(target_id as usize).copied().flatten())
+                    .flatten()
+            }
+        };
         c.kind = if next.tls {
             ProbeKind::HTTPS
         } else {
@@ -130,6 +119,36 @@ impl Worker {
         self.settle(slot, now, false);
         self.begin_attempt(slot, now);
         true
+    }
+
+    /// The redirect a 3xx in `slot` asks for, if the monitor follows one more.
+    fn redirect_of(&self, slot: u32, status: u16) -> Option<Redirect> {
+        let c = &self.slots[slot as usize];
+        let m = MonitorId(c.req.monitor);
+        let ProbeSpec::Http(probe) = self.catalog.spec(m) else {
+            return None;
+        };
+        let hops = c.redirect.as_ref().map_or(0, |r| r.hops);
+        if hops >= probe.follow_redirects {
+            return None;
+        }
+        let location = c.bufs.exchange.location()?;
+        let target = self.catalog.target(m);
+        let cur = match &c.redirect {
+            Some(r) => Place {
+                tls: r.tls,
+                host: &r.host,
+                port: r.port,
+                path: &r.path,
+            },
+            None => Place {
+                tls: c.kind.is_tls(),
+                host: &target.host,
+                port: target.port,
+                path: self.catalog.path(m),
+            },
+        };
+        resolve_location(&cur, location, status, &probe.method, hops + 1)
     }
 
     /// Applies target address changes from the resolver.
@@ -157,5 +176,74 @@ impl Worker {
                 self.begin_attempt(slot, now);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HERE: Place = Place {
+        tls: false,
+        host: "a.example",
+        port: 8080,
+        path: "/app/health",
+    };
+
+    #[test]
+    fn an_absolute_location_names_everything() {
+        let r = resolve_location(&HERE, "https://b.example/x", 301, "GET", 1).expect("followed");
+        assert!(r.tls);
+        assert_eq!(
+            (r.host.as_str(), r.port, r.path.as_str()),
+            ("b.example", 443, "/x")
+        );
+        assert_eq!(r.host_header(), "b.example");
+        assert!(!r.as_get);
+    }
+
+    #[test]
+    fn a_rooted_or_relative_location_stays_on_the_host() {
+        let r = resolve_location(&HERE, "/login", 302, "GET", 1).expect("followed");
+        assert_eq!(
+            (r.host.as_str(), r.port, r.path.as_str()),
+            ("a.example", 8080, "/login")
+        );
+        assert_eq!(r.host_header(), "a.example:8080");
+        let r = resolve_location(&HERE, "ready", 307, "GET", 2).expect("followed");
+        assert_eq!(r.path, "/app/ready");
+        assert_eq!(r.hops, 2);
+    }
+
+    #[test]
+    fn see_other_and_a_moved_post_become_a_get() {
+        assert!(
+            resolve_location(&HERE, "/x", 303, "GET", 1)
+                .expect("303")
+                .as_get
+        );
+        assert!(
+            resolve_location(&HERE, "/x", 302, "POST", 1)
+                .expect("302")
+                .as_get
+        );
+        assert!(
+            !resolve_location(&HERE, "/x", 307, "POST", 1)
+                .expect("307")
+                .as_get
+        );
+    }
+
+    #[test]
+    fn a_location_that_would_break_the_request_is_not_followed() {
+        assert!(resolve_location(&HERE, "/a b", 302, "GET", 1).is_none());
+        assert!(resolve_location(&HERE, "/a\r\nX-Evil: 1", 302, "GET", 1).is_none());
+        assert!(resolve_location(&HERE, "http://", 302, "GET", 1).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_host_is_bracketed_in_the_host_header() {
+        let r = resolve_location(&HERE, "http://[::1]:81/", 301, "GET", 1).expect("followed");
+        assert_eq!(r.host_header(), "[::1]:81");
     }
 }

@@ -12,7 +12,7 @@ use rustls::ClientConnection;
 use super::Worker;
 use super::state::{Bufs, Conn, NO_CERT, Step};
 use super::stream::{ReadEnd, read_judged};
-use crate::probe::tls::{Pumped, pump, seconds_left};
+use crate::probe::tls::{Pumped, flush, not_after, pump, seconds_until};
 use crate::store::{MonitorId, ProbeKind, ProbeSpec};
 use crate::vocab::Reason;
 
@@ -22,6 +22,9 @@ pub(super) struct Tls<S = TcpStream> {
     pub(super) session: ClientConnection,
     /// The HTTP request has been handed to the session (the handshake is behind us).
     pub(super) request_sent: bool,
+    /// The leaf certificate's notAfter (Unix seconds), read once per session: `None` before
+    /// the handshake ends, `Some(None)` when there is no leaf or it does not parse.
+    pub(super) not_after: Option<Option<i64>>,
 }
 
 impl<S: Read + Write> Tls<S> {
@@ -31,7 +34,26 @@ impl<S: Read + Write> Tls<S> {
             conn,
             session,
             request_sent: false,
+            not_after: None,
         }
+    }
+
+    /// A kept-alive session takes the next check: the expiry rule again (at `now`), then the
+    /// request goes out. Nothing is read: the idle socket had nothing to read, and the
+    /// response comes with an event of its own.
+    pub(super) fn reuse(
+        &mut self,
+        kind: ProbeKind,
+        spec: &ProbeSpec,
+        request: &[u8],
+        now: SystemTime,
+        cert_days: &mut i32,
+    ) -> Step {
+        self.request_sent = false;
+        if let Some(end) = self.judge_certificate(kind, spec, now, cert_days) {
+            return end;
+        }
+        self.send_request(request).unwrap_or(Step::Wait)
     }
 
     /// Moves the session along on a socket event: handshake, the expiry rule (`cert_days` is
@@ -82,17 +104,18 @@ impl<S: Read + Write> Tls<S> {
     /// The handshake is done: reads the leaf's days to expiry and applies the expiry rule. A
     /// `tls` check ends here.
     fn judge_certificate(
-        &self,
+        &mut self,
         kind: ProbeKind,
         spec: &ProbeSpec,
         now: SystemTime,
         cert_days: &mut i32,
     ) -> Option<Step> {
-        let left = self
-            .session
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .and_then(|leaf| seconds_left(leaf.as_ref(), now));
+        let session = &self.session;
+        let not_after = *self.not_after.get_or_insert_with(|| {
+            let leaf = session.peer_certificates().and_then(|certs| certs.first());
+            leaf.and_then(|leaf| not_after(leaf.as_ref()))
+        });
+        let left = not_after.and_then(|t| seconds_until(t, now));
         *cert_days = left.map_or(NO_CERT, |s| {
             s.div_euclid(86_400).clamp(-100_000, 100_000) as i32
         });
@@ -103,15 +126,17 @@ impl<S: Read + Write> Tls<S> {
         (kind == ProbeKind::TLS).then_some(Step::Final(Reason::Ok, 0))
     }
 
-    /// Hands the rendered request to the session and sends what it can.
+    /// Hands the rendered request to the session and writes out what it can.
     fn send_request(&mut self, request: &[u8]) -> Option<Step> {
         self.request_sent = true;
         if self.session.writer().write_all(request).is_err() {
             return Some(Step::Attempt(Reason::Tls, 0));
         }
-        pump(&mut self.session, &mut self.conn.io)
-            .err()
-            .map(|(r, _)| Step::Attempt(r, 0))
+        match flush(&mut self.session, &mut self.conn.io) {
+            Ok(Pumped::Idle) => None,
+            Ok(Pumped::Eof) => Some(Step::Attempt(Reason::Reset, 0)),
+            Err((r, _)) => Some(Step::Attempt(r, 0)),
+        }
     }
 }
 
@@ -205,39 +230,114 @@ mod tests {
     fn converse(kind: ProbeKind, warn_secs: u64, days: i64, response: &[u8]) -> (Step, i32) {
         let spec = spec(kind, warn_secs);
         let mut bufs = bufs_for(&probe(), false);
-        let mut srv = server(days);
-        let mut cli = client();
         let mut cert_days = NO_CERT;
+        let (mut cli, mut srv) = (client(), server(days));
+        let step = exchange(
+            &mut cli,
+            &mut srv,
+            &spec,
+            kind,
+            &mut bufs,
+            &mut cert_days,
+            response,
+        );
+        (step, cert_days)
+    }
+
+    fn exchange(
+        cli: &mut Tls<Pipe>,
+        srv: &mut ServerConnection,
+        spec: &ProbeSpec,
+        kind: ProbeKind,
+        bufs: &mut Bufs,
+        cert_days: &mut i32,
+        response: &[u8],
+    ) -> Step {
         let mut scratch = [0u8; 256];
         let mut answered = false;
         for _ in 0..50 {
-            let step = cli.advance(
-                kind,
-                &spec,
-                &mut bufs,
-                &mut scratch,
-                SystemTime::now(),
-                &mut cert_days,
-            );
+            let now = SystemTime::now();
+            let step = cli.advance(kind, spec, bufs, &mut scratch, now, cert_days);
             if step != Step::Wait {
-                return (step, cert_days);
+                return step;
             }
-            let sent = std::mem::take(&mut cli.conn.io.out);
-            srv.read_tls(&mut &sent[..]).expect("server reads");
-            srv.process_new_packets().expect("server processes");
-            let mut req = Vec::new();
-            let _ = srv.reader().read_to_end(&mut req);
-            if !answered && req.ends_with(b"\r\n\r\n") {
+            if shuttle(cli, srv) && !answered {
                 srv.writer().write_all(response).expect("server writes");
                 answered = true;
+                shuttle(cli, srv);
             }
-            let mut back = Vec::new();
-            while srv.wants_write() {
-                srv.write_tls(&mut back).expect("server sends");
-            }
-            cli.conn.io.feed(&back);
         }
         panic!("no decision after 50 rounds");
+    }
+
+    /// Moves bytes both ways; true when the server has read a whole HTTP request head.
+    fn shuttle(cli: &mut Tls<Pipe>, srv: &mut ServerConnection) -> bool {
+        let sent = std::mem::take(&mut cli.conn.io.out);
+        srv.read_tls(&mut &sent[..]).expect("server reads");
+        srv.process_new_packets().expect("server processes");
+        let mut req = Vec::new();
+        let _ = srv.reader().read_to_end(&mut req);
+        let mut back = Vec::new();
+        while srv.wants_write() {
+            srv.write_tls(&mut back).expect("server sends");
+        }
+        cli.conn.io.feed(&back);
+        req.ends_with(b"\r\n\r\n")
+    }
+
+    #[test]
+    fn a_kept_alive_session_sends_the_next_request_at_once() {
+        let spec = spec(ProbeKind::HTTPS, 0);
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let mut bufs = bufs_for(&probe(), true);
+        let mut days = NO_CERT;
+        let (mut cli, mut srv) = (client(), server(40));
+        let first = exchange(
+            &mut cli,
+            &mut srv,
+            &spec,
+            ProbeKind::HTTPS,
+            &mut bufs,
+            &mut days,
+            ok,
+        );
+        assert_eq!(first, Step::Response(Reason::Ok, 200));
+        assert!(bufs.exchange.reusable());
+        // The next check on the same session: the request is written, nothing is read.
+        bufs.exchange.reset_for(true);
+        bufs.rbuf.clear();
+        days = NO_CERT;
+        cli.conn.io.fail = Some(std::io::ErrorKind::ConnectionReset); // a read would see this
+        let step = cli.reuse(
+            ProbeKind::HTTPS,
+            &spec,
+            &bufs.wbuf,
+            SystemTime::now(),
+            &mut days,
+        );
+        assert_eq!(step, Step::Wait);
+        assert!(
+            (38..=40).contains(&days),
+            "the expiry rule ran again: {days}"
+        );
+        assert!(!cli.conn.io.out.is_empty(), "the request went out");
+        cli.conn.io.fail = None;
+        assert!(
+            shuttle(&mut cli, &mut srv),
+            "the server read the second request"
+        );
+        srv.writer().write_all(ok).expect("server writes");
+        shuttle(&mut cli, &mut srv);
+        let mut scratch = [0u8; 256];
+        let step = cli.advance(
+            ProbeKind::HTTPS,
+            &spec,
+            &mut bufs,
+            &mut scratch,
+            SystemTime::now(),
+            &mut days,
+        );
+        assert_eq!(step, Step::Response(Reason::Ok, 200));
     }
 
     #[test]
