@@ -4,8 +4,8 @@
 # handshake per request) and with keep-alive.
 #
 # Needs (installs nothing itself): nginx (Debian: nginx-light, built with ssl), wrk, openssl,
-# python3, and a release build (`cargo build --release`). On Debian, as root:
-#   apt-get install -y nginx-light wrk openssl
+# python3, /usr/bin/time, and a release build (`cargo build --release`). On Debian, as root:
+#   apt-get install -y nginx-light wrk openssl time
 #
 # Usage: tools/wrk_compare_tls.sh [SECONDS]      (default 10 s per measurement)
 #
@@ -20,8 +20,9 @@ missing=()
 for c in nginx wrk openssl python3; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || missing+=("$c")
 done
+[ -x /usr/bin/time ] || missing+=(/usr/bin/time)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "wrk_compare_tls: missing: ${missing[*]} (Debian: apt-get install -y nginx-light wrk openssl)" >&2
+  echo "wrk_compare_tls: missing: ${missing[*]} (Debian: apt-get install -y nginx-light wrk openssl time)" >&2
   exit 2
 fi
 for b in cpra genmonitors; do
@@ -60,9 +61,11 @@ sleep 1
 measure() { # $1 = fresh|keepalive
   local mode=$1 hdr=() wrk_rps best=0
   [ "$mode" = fresh ] && hdr=(-H 'Connection: close')
-  wrk_rps=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" "${hdr[@]}" "https://127.0.0.1:$port/health" \
-    | awk '/Requests\/sec/ {print $2}')
-  echo "== $mode: wrk requests/s: $wrk_rps"
+  /usr/bin/time -f "%U %S" -o "$work/wrk.cpu" taskset -c 1 wrk -t1 -c64 -d"${secs}s" "${hdr[@]}" \
+    "https://127.0.0.1:$port/health" >"$work/wrk.out"
+  wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  wrk_cpu=$(awk -v r="$wrk_rps" -v s="$secs" 'NR == 1 { printf "%.1f", ($1 + $2) * 1e6 / (r * s) }' "$work/wrk.cpu")
+  echo "== $mode: wrk requests/s: $wrk_rps (CPU per request: $wrk_cpu us)"
   for f in $2; do
     offer=$(awk -v r="$wrk_rps" -v f="$f" 'BEGIN { n = int(r * f); if (n < 500) n = 500; print n }')
     "$root/target/release/genmonitors" --count "$offer" --format json --interval 1s --timeout 1s \
@@ -70,16 +73,21 @@ measure() { # $1 = fresh|keepalive
     extra='"insecure_skip_verify":true,'
     [ "$mode" = keepalive ] && extra="$extra\"keepalive\":true,"
     sed -i "s#\"url\":\"http://\([^/]*\)/t/[0-9]*\"#${extra}\"url\":\"https://\1/health\"#" "$work/monitors.json"
-    taskset -c 1 "$root/target/release/cpra" run "$work/monitors.json" --for "${secs}s" \
+    /usr/bin/time -f "%U %S" -o "$work/cpra.cpu" taskset -c 1 "$root/target/release/cpra" run \
+      "$work/monitors.json" --for "${secs}s" \
       --workers 1 --no-pin --summary "$work/summary.json" --status-every 1h >/dev/null 2>&1
-    ok=$(python3 - "$work/summary.json" "$offer" <<'PY'
+    ok=$(python3 - "$work/summary.json" "$offer" "$work/cpra.cpu" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 r = s["results_by_reason"]
 ok = r["ok"] / s["duration_s"]
 others = {k: v for k, v in r.items() if v and k != "ok"}
-print("   cpra offered %s/s: ok %.1f/s, other %s, lateness p99 %.1f ms"
-      % (sys.argv[2], ok, others, s["lateness_ms"]["p99"]), file=sys.stderr)
+user, system = map(float, open(sys.argv[3]).read().split()[:2])
+checks = max(sum(r.values()), 1)
+# CPU per check over the whole process life, start-up and config load included.
+print("   cpra offered %s/s: ok %.1f/s, other %s, lateness p99 %.1f ms, CPU per check %.1f us"
+      % (sys.argv[2], ok, others, s["lateness_ms"]["p99"], (user + system) * 1e6 / checks),
+      file=sys.stderr)
 print("%.1f" % ok)
 PY
 )

@@ -155,6 +155,10 @@ pub enum Pumped {
     Idle,
     /// The peer closed the TCP stream.
     Eof,
+    /// Stopped without reading the socket dry: rustls holds plaintext not yet read (or the
+    /// peer's close_notify). Read the plaintext, then pump again: the socket may hold more,
+    /// and, edge-triggered, no new event comes for bytes already there.
+    Held,
 }
 
 /// Writes what rustls wants to send, until it has nothing more or the socket would block.
@@ -187,7 +191,7 @@ pub fn pump<S: Read + Write>(
             return Ok(Pumped::Eof);
         }
         if !conn.wants_read() {
-            return Ok(Pumped::Idle);
+            return Ok(Pumped::Held);
         }
         match conn.read_tls(sock) {
             Ok(0) => {

@@ -279,12 +279,7 @@ mod tests {
     fn tcp(c: DnsCheck) -> (DnsTcp<Pipe>, Vec<u8>) {
         let mut query = Vec::new();
         c.query_tcp(&mut query);
-        let conn = Conn {
-            io: Pipe::open(),
-            token: Token(0),
-            pooled: None,
-            reused: false,
-        };
+        let conn = Conn::new(Pipe::open(), Token(0), None);
         (DnsTcp::new(conn, c), query)
     }
 

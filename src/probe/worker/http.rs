@@ -95,12 +95,7 @@ pub(super) mod tests {
     }
 
     fn http(pipe: Pipe) -> Http<Pipe> {
-        Http::new(Conn {
-            io: pipe,
-            token: mio::Token(0),
-            pooled: None,
-            reused: false,
-        })
+        Http::new(Conn::new(pipe, mio::Token(0), None))
     }
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -24,6 +24,15 @@ pub(super) enum IcmpSocket {
     Failed(OpenError),
 }
 
+/// The worker-clock microsecond at which a timer for `t` fires: rounded up, so that at that
+/// microsecond the judge sees `t` reached, and always after `now_us`. (Rounded down, the
+/// timer fired a fraction of a microsecond early, the judge asked to wait for the same `t`
+/// again, and the worker re-armed the same timer forever.)
+fn wake_at_us(epoch: Instant, t: Instant, now_us: u64) -> u64 {
+    let at = t.saturating_duration_since(epoch).as_nanos().div_ceil(1000);
+    (at.min(u128::from(u64::MAX)) as u64).max(now_us + 1)
+}
+
 impl Worker {
     /// Opens the worker's shared ICMP socket of one family, the first time it is needed.
     fn open_icmp(&mut self, v6: bool) {
@@ -107,7 +116,8 @@ impl Worker {
                     let (sock, pinger) = &mut **b;
                     let pkt = &mut self.icmp_buf;
                     pkt.clear();
-                    match pinger.encode_echo(pkt, token, *dest, now) {
+                    // Stamped as it leaves, for the round trip (`now` may be a batch's start).
+                    match pinger.encode_echo(pkt, token, *dest, Instant::now()) {
                         Some(seq) => match crate::probe::icmp::send_echo(sock, pkt, *dest) {
                             Ok(()) => check.on_sent(seq),
                             Err(e) => {
@@ -119,7 +129,7 @@ impl Worker {
                     }
                 }
                 IcmpStep::WaitUntil(t) => {
-                    let at_us = t.saturating_duration_since(self.epoch).as_micros() as u64;
+                    let at_us = wake_at_us(self.epoch, t, now_us);
                     let seq = c.check_seq;
                     self.timers
                         .push(Reverse((at_us, slot, seq, TimerKind::IcmpStep)));
@@ -177,5 +187,29 @@ impl Worker {
             let now = self.now_us();
             self.icmp_step(slot, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_up_between_microseconds_fires_after_it_not_before() {
+        let epoch = Instant::now();
+        let t = epoch + Duration::from_nanos(1_234_500);
+        let at = wake_at_us(epoch, t, 1_000);
+        assert_eq!(at, 1_235);
+        assert!(
+            epoch + Duration::from_micros(at) >= t,
+            "the judge sees its time reached"
+        );
+    }
+
+    #[test]
+    fn a_wake_up_already_due_still_moves_time_on() {
+        let epoch = Instant::now();
+        assert_eq!(wake_at_us(epoch, epoch + Duration::from_micros(10), 50), 51);
+        assert_eq!(wake_at_us(epoch, epoch, 0), 1);
     }
 }

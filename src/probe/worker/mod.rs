@@ -264,6 +264,9 @@ struct Worker {
     tokens: Tokens,
     /// Keep-alive connections by target.
     pool: Pool<Idle>,
+    /// Targets that gave a connection back (or a place for one) since the loop last woke
+    /// their waiting checks.
+    pool_wakes: Vec<u32>,
     /// This worker's copy of every target's address, kept current by the resolver.
     addrs: Vec<Option<SocketAddr>>,
     addr_updates: Option<std::sync::mpsc::Receiver<AddrUpdate>>,
@@ -310,6 +313,7 @@ impl Worker {
             tls: None,
             tokens: Tokens::default(),
             pool: Pool::default(),
+            pool_wakes: Vec::new(),
             addrs: Vec::new(),
             addr_updates: None,
             resolver: None,
@@ -360,6 +364,7 @@ impl Worker {
                 self.take_requests();
             }
             self.fire_timers(self.now_us());
+            self.drain_pool_wakes();
             self.flush_completions();
             self.assert_invariants();
         }
@@ -448,6 +453,9 @@ impl Worker {
         c.attempts = 0;
         c.retries_left = retries;
         c.redirect = None;
+        // No status from the slot's last check may reach this one's timeout (a DNS or ICMP
+        // check never renders a request, which is where an attempt resets the judge).
+        c.bufs.exchange.reset();
         if !known {
             self.finish(slot, Reason::Local, 0, now);
             return;
@@ -604,12 +612,7 @@ impl Worker {
         if pooled.is_some() {
             self.stats.opened += 1;
         }
-        Ok(Conn {
-            io: stream,
-            token,
-            pooled,
-            reused: false,
-        })
+        Ok(Conn::new(stream, token, pooled))
     }
 
     /// A socket event for `token`: the check that owns it moves on, or an idle connection the
@@ -638,6 +641,9 @@ impl Worker {
         } = self;
         let c = &mut slots[slot as usize];
         let spec = catalog.spec(MonitorId(c.req.monitor));
+        if trouble && let Some(conn) = c.state.conn_mut() {
+            conn.peer_closed = true;
+        }
         let step = match &mut c.state {
             ConnState::Connecting(conn) => match tcp::connect_failure(&conn.io, trouble) {
                 Some(r) => Step::Attempt(r, 0),
@@ -781,9 +787,7 @@ impl Worker {
         let done = self.completion(slot, reason, status, now);
         self.pending_out.push(done);
         let c = &self.slots[slot as usize];
-        let reusable = c.bufs.exchange.reusable()
-            && matches!(c.state, ConnState::Http(_) | ConnState::Tls(_))
-            && c.state.conn().is_some_and(|conn| conn.pooled.is_some());
+        let reusable = c.bufs.exchange.reusable() && c.state.reusable_conn();
         self.settle(slot, now, reusable);
         let c = &mut self.slots[slot as usize];
         c.cert_days = NO_CERT;

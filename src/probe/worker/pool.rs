@@ -125,6 +125,13 @@ impl<C> Pool<C> {
         self.waiting.get_mut(&target)?.pop_front()
     }
 
+    /// A check for `target` could go now: a connection is idle, or another may be opened.
+    pub(super) fn has_room(&self, target: u32) -> bool {
+        let open = self.open.get(&target).copied().unwrap_or(0);
+        open < KEEPALIVE_CONNS_PER_TARGET_MAX
+            || self.idle.get(&target).is_some_and(|l| !l.is_empty())
+    }
+
     /// Idle connections, over every target.
     pub(super) fn idle_len(&self) -> usize {
         self.idle.values().map(Vec::len).sum()
@@ -217,7 +224,7 @@ impl Worker {
         self.tokens.set_owner(token, Owner::Idle(target));
         match self.pool.park(target, idle, now) {
             // It came back: the next waiting check takes it.
-            Ok(()) => self.wake_pool_waiter(target, now),
+            Ok(()) => self.pool_wakes.push(target),
             Err(idle) => self.close(idle.into_conn(), now),
         }
     }
@@ -232,20 +239,27 @@ impl Worker {
 
     /// A keep-alive connection to `target` closed (or never opened): a waiting check may open
     /// one.
-    pub(super) fn pool_place_freed(&mut self, target: u32, now: u64) {
+    pub(super) fn pool_place_freed(&mut self, target: u32, _now: u64) {
         self.pool.closed(target);
-        self.wake_pool_waiter(target, now);
+        self.pool_wakes.push(target);
     }
 
-    /// Starts the first still-waiting check for `target` (it takes an idle connection or
-    /// opens one).
-    fn wake_pool_waiter(&mut self, target: u32, now: u64) {
-        while let Some((slot, seq)) = self.pool.next_waiting(target) {
-            let c = &self.slots[slot as usize];
-            if c.active && c.check_seq == seq && matches!(c.state, ConnState::PoolWait) {
-                self.slots[slot as usize].state = ConnState::Idle;
-                self.begin_attempt(slot, now);
-                return;
+    /// Starts the checks waiting for a connection to a target that has one to give (idle, or
+    /// room to open one), for every target that gave one back since the last call. Run from
+    /// the loop, not from where the connection came back: a check that fails at once frees
+    /// its place again, and waking the next from there would recurse through every waiter.
+    pub(super) fn drain_pool_wakes(&mut self) {
+        while let Some(target) = self.pool_wakes.pop() {
+            let now = self.now_us();
+            while self.pool.has_room(target) {
+                let Some((slot, seq)) = self.pool.next_waiting(target) else {
+                    break;
+                };
+                let c = &mut self.slots[slot as usize];
+                if c.active && c.check_seq == seq && matches!(c.state, ConnState::PoolWait) {
+                    c.state = ConnState::Idle;
+                    self.begin_attempt(slot, now);
+                }
             }
         }
     }
@@ -303,6 +317,22 @@ mod tests {
         assert_eq!(p.remove(1, |c| *c == 10), Some(10));
         assert_eq!(p.remove(1, |c| *c == 10), None);
         assert_eq!(p.take(1, 0, |_| panic!("none expired")), Some(11));
+    }
+
+    #[test]
+    fn room_is_an_idle_connection_or_a_place_under_the_cap() {
+        let mut p: Pool<u32> = Pool::default();
+        assert!(p.has_room(1));
+        for _ in 0..KEEPALIVE_CONNS_PER_TARGET_MAX {
+            assert!(p.admit(1));
+        }
+        assert!(!p.has_room(1), "every connection busy");
+        p.park(1, 10, 0).expect("room");
+        assert!(p.has_room(1), "one came back");
+        assert_eq!(p.take(1, 0, |_| {}), Some(10));
+        assert!(!p.has_room(1));
+        p.closed(1);
+        assert!(p.has_room(1), "one closed");
     }
 
     #[test]

@@ -57,6 +57,21 @@ pub(super) struct Conn<S = TcpStream> {
     pub(super) pooled: Option<u32>,
     /// Taken from the keep-alive pool for this attempt (a server may have dropped it).
     pub(super) reused: bool,
+    /// An event said the peer closed or the socket failed: never parked for reuse (the one
+    /// edge for it is spent, and a half-closed peer would never send the reset).
+    pub(super) peer_closed: bool,
+}
+
+impl<S> Conn<S> {
+    pub(super) fn new(io: S, token: Token, pooled: Option<u32>) -> Conn<S> {
+        Conn {
+            io,
+            token,
+            pooled,
+            reused: false,
+            peer_closed: false,
+        }
+    }
 }
 
 /// The state of the check in a slot.
@@ -84,6 +99,29 @@ pub(super) enum ConnState {
 }
 
 impl ConnState {
+    /// The TCP connection the state holds, if any, to change.
+    pub(super) fn conn_mut(&mut self) -> Option<&mut Conn> {
+        match self {
+            ConnState::Connecting(c) => Some(c),
+            ConnState::Http(h) => Some(&mut h.conn),
+            ConnState::Tls(t) => Some(&mut t.conn),
+            ConnState::DnsTcp(d) => Some(&mut d.conn),
+            _ => None,
+        }
+    }
+
+    /// May the connection carry the next check of its target? Only one counted in the pool,
+    /// not closed by the peer, and for TLS a session with nothing left unread.
+    pub(super) fn reusable_conn(&self) -> bool {
+        match self {
+            ConnState::Http(h) => h.conn.pooled.is_some() && !h.conn.peer_closed,
+            ConnState::Tls(t) => {
+                t.conn.pooled.is_some() && !t.conn.peer_closed && t.session.wants_read()
+            }
+            _ => false,
+        }
+    }
+
     /// The TCP connection the state holds, if any.
     pub(super) fn conn(&self) -> Option<&Conn> {
         match self {

@@ -67,38 +67,43 @@ impl<S: Read + Write> Tls<S> {
         now: SystemTime,
         cert_days: &mut i32,
     ) -> Step {
-        let pumped = match pump(&mut self.session, &mut self.conn.io) {
-            Ok(p) => p,
-            Err((r, _)) => return Step::Attempt(r, bufs.exchange.status()),
-        };
-        if self.session.is_handshaking() {
-            return match pumped {
-                Pumped::Eof => Step::Attempt(Reason::Tls, 0),
-                Pumped::Idle => Step::Wait,
+        loop {
+            let pumped = match pump(&mut self.session, &mut self.conn.io) {
+                Ok(p) => p,
+                Err((r, _)) => return Step::Attempt(r, bufs.exchange.status()),
             };
-        }
-        if !self.request_sent {
-            if let Some(end) = self.judge_certificate(kind, spec, now, cert_days) {
-                return end;
+            if self.session.is_handshaking() {
+                return match pumped {
+                    Pumped::Eof => Step::Attempt(Reason::Tls, 0),
+                    Pumped::Idle | Pumped::Held => Step::Wait,
+                };
             }
-            if let Some(end) = self.send_request(&bufs.wbuf) {
-                return end;
+            if !self.request_sent {
+                if let Some(end) = self.judge_certificate(kind, spec, now, cert_days) {
+                    return end;
+                }
+                if let Some(end) = self.send_request(&bufs.wbuf) {
+                    return end;
+                }
+            }
+            let ProbeSpec::Http(probe) = spec else {
+                return Step::Final(Reason::Protocol, 0);
+            };
+            let ended = match read_judged(&mut self.session.reader(), scratch, bufs, probe) {
+                ReadEnd::Verdict((r, s)) => return Step::Response(r, s),
+                ReadEnd::WouldBlock => pumped == Pumped::Eof,
+                // An error here is the peer closing without close_notify: judge what arrived.
+                ReadEnd::Eof | ReadEnd::Error(_) => true,
+            };
+            if ended {
+                let (r, s) = bufs.exchange.eof();
+                return Step::Response(r, s);
+            }
+            // The plaintext rustls held is read: the socket may hold more.
+            if pumped != Pumped::Held || !self.session.wants_read() {
+                return Step::Wait;
             }
         }
-        let ProbeSpec::Http(probe) = spec else {
-            return Step::Final(Reason::Protocol, 0);
-        };
-        let judged = match read_judged(&mut self.session.reader(), scratch, bufs, probe) {
-            ReadEnd::Verdict((r, s)) => return Step::Response(r, s),
-            ReadEnd::WouldBlock => pumped == Pumped::Eof,
-            // An error here is the peer closing without close_notify: judge what arrived.
-            ReadEnd::Eof | ReadEnd::Error(_) => true,
-        };
-        if judged {
-            let (r, s) = bufs.exchange.eof();
-            return Step::Response(r, s);
-        }
-        Step::Wait
     }
 
     /// The handshake is done: reads the leaf's days to expiry and applies the expiry rule. A
@@ -133,7 +138,7 @@ impl<S: Read + Write> Tls<S> {
             return Some(Step::Attempt(Reason::Tls, 0));
         }
         match flush(&mut self.session, &mut self.conn.io) {
-            Ok(Pumped::Idle) => None,
+            Ok(Pumped::Idle | Pumped::Held) => None,
             Ok(Pumped::Eof) => Some(Step::Attempt(Reason::Reset, 0)),
             Err((r, _)) => Some(Step::Attempt(r, 0)),
         }
@@ -199,15 +204,7 @@ mod tests {
     fn client() -> Tls<Pipe> {
         let cfgs = TlsConfigs::load(None).expect("tls configs");
         let session = cfgs.connect("t.example", true).expect("session");
-        Tls::handshake(
-            Conn {
-                io: Pipe::open(),
-                token: mio::Token(0),
-                pooled: None,
-                reused: false,
-            },
-            session,
-        )
+        Tls::handshake(Conn::new(Pipe::open(), mio::Token(0), None), session)
     }
 
     fn spec(kind: ProbeKind, warn_secs: u64) -> ProbeSpec {
@@ -362,39 +359,83 @@ mod tests {
     }
 
     #[test]
-    fn garbage_instead_of_a_handshake_fails_the_attempt_as_tls() {
-        let mut cli = client();
-        let mut bufs = bufs_for(&probe(), false);
-        cli.conn.io.feed(b"HTTP/1.1 400 Bad Request\r\n\r\n");
-        let mut days = NO_CERT;
+    fn a_body_larger_than_one_read_is_read_on_one_event() {
+        // Everything the server sends is in the socket at once, and no further event comes
+        // for it: one `advance` must read it all (keep-alive reads the body to its end).
         let spec = spec(ProbeKind::HTTPS, 0);
+        let body = vec![b'x'; 40_000];
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let mut bufs = bufs_for(&probe(), true);
+        let mut days = NO_CERT;
+        let (mut cli, mut srv) = (client(), server(40));
+        let mut scratch = [0u8; 256];
+        for _ in 0..10 {
+            let now = SystemTime::now();
+            let step = cli.advance(
+                ProbeKind::HTTPS,
+                &spec,
+                &mut bufs,
+                &mut scratch,
+                now,
+                &mut days,
+            );
+            assert_eq!(step, Step::Wait);
+            if shuttle(&mut cli, &mut srv) {
+                srv.writer().write_all(&response).expect("server writes");
+                shuttle(&mut cli, &mut srv);
+                break;
+            }
+        }
+        assert!(
+            cli.conn.io.input.len() > 20_000,
+            "the whole response is waiting"
+        );
+        let now = SystemTime::now();
         let step = cli.advance(
             ProbeKind::HTTPS,
             &spec,
             &mut bufs,
-            &mut [0u8; 64],
-            SystemTime::now(),
+            &mut scratch,
+            now,
             &mut days,
         );
+        assert_eq!(step, Step::Response(Reason::Ok, 200));
+        assert!(bufs.exchange.reusable(), "read to its end");
+    }
+
+    /// The client's first step of a `kind` check on a stream `prepare` sets up.
+    fn first_step(kind: ProbeKind, prepare: impl FnOnce(&mut Pipe)) -> (Step, i32) {
+        let mut cli = client();
+        prepare(&mut cli.conn.io);
+        let mut bufs = bufs_for(&probe(), false);
+        let mut days = NO_CERT;
+        let spec = spec(kind, 0);
+        let now = SystemTime::now();
+        let step = cli.advance(kind, &spec, &mut bufs, &mut [0u8; 64], now, &mut days);
+        (step, days)
+    }
+
+    #[test]
+    fn garbage_instead_of_a_handshake_fails_the_attempt_as_tls() {
+        let (step, days) = first_step(ProbeKind::HTTPS, |io| {
+            io.feed(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        });
         assert_eq!(step, Step::Attempt(Reason::Tls, 0));
         assert_eq!(days, NO_CERT);
     }
 
     #[test]
     fn the_peer_closing_during_the_handshake_fails_the_attempt_as_tls() {
-        let mut cli = client();
-        cli.conn.io.eof = true;
-        let mut bufs = bufs_for(&probe(), false);
-        let mut days = NO_CERT;
-        let spec = spec(ProbeKind::TLS, 0);
-        let step = cli.advance(
-            ProbeKind::TLS,
-            &spec,
-            &mut bufs,
-            &mut [0u8; 64],
-            SystemTime::now(),
-            &mut days,
-        );
+        let (step, _) = first_step(ProbeKind::TLS, |io| io.eof = true);
         assert_eq!(step, Step::Attempt(Reason::Tls, 0));
+    }
+
+    #[test]
+    fn a_handshake_under_way_waits() {
+        let (step, days) = first_step(ProbeKind::TLS, |_| {});
+        assert_eq!(step, Step::Wait);
+        assert_eq!(days, NO_CERT);
     }
 }
