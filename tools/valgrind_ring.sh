@@ -21,6 +21,6 @@ for line in sys.stdin:
         print(m["executable"])')
 [ -x "$bin" ] || { echo "valgrind_ring: no test binary found" >&2; exit 2; }
 # Fewer items for the threaded test: valgrind runs threads one at a time, about 50x slower.
-CPRA_RING_TEST_ITEMS=20000 valgrind --quiet --error-exitcode=1 --leak-check=no \
+CPRA_RING_TEST_ITEMS=200000 valgrind --quiet --error-exitcode=1 --leak-check=no --fair-sched=yes \
   "$bin" probe::ring --test-threads=1
 echo "valgrind_ring: memcheck clean"
