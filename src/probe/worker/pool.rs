@@ -119,10 +119,14 @@ impl<C> Pool<C> {
             .push_back((slot, seq));
     }
 
-    /// The longest-waiting check for `target`, if any (it may have ended since: the caller
-    /// checks the sequence).
+    /// The check for `target` that waited least, if any (it may have ended since: the caller
+    /// checks the sequence). Newest first: when checks arrive faster than the target's
+    /// connections come back, serving the oldest first makes every check wait until it has
+    /// almost no time left, and nearly all of them time out; newest first keeps the
+    /// connections doing checks that can still succeed, and only the excess waits out its
+    /// deadline. When every waiting check is served in time, the order does not matter.
     pub(super) fn next_waiting(&mut self, target: u32) -> Option<(u32, u32)> {
-        self.waiting.get_mut(&target)?.pop_front()
+        self.waiting.get_mut(&target)?.pop_back()
     }
 
     /// A check for `target` could go now: a connection is idle, or another may be opened.
@@ -336,12 +340,12 @@ mod tests {
     }
 
     #[test]
-    fn waiting_checks_go_in_order() {
+    fn the_newest_waiting_check_goes_first() {
         let mut p: Pool<u32> = Pool::default();
         p.wait(1, 4, 40);
         p.wait(1, 5, 50);
-        assert_eq!(p.next_waiting(1), Some((4, 40)));
         assert_eq!(p.next_waiting(1), Some((5, 50)));
+        assert_eq!(p.next_waiting(1), Some((4, 40)));
         assert_eq!(p.next_waiting(1), None);
     }
 }
