@@ -325,15 +325,7 @@ mod tests {
         );
         srv.writer().write_all(ok).expect("server writes");
         shuttle(&mut cli, &mut srv);
-        let mut scratch = [0u8; 256];
-        let step = cli.advance(
-            ProbeKind::HTTPS,
-            &spec,
-            &mut bufs,
-            &mut scratch,
-            SystemTime::now(),
-            &mut days,
-        );
+        let step = https_step(&mut cli, &spec, &mut bufs, &mut days);
         assert_eq!(step, Step::Response(Reason::Ok, 200));
     }
 
@@ -358,6 +350,12 @@ mod tests {
         assert_eq!(step, Step::Response(Reason::Ok, 200));
     }
 
+    /// One `advance` of an https check, now.
+    fn https_step(cli: &mut Tls<Pipe>, spec: &ProbeSpec, bufs: &mut Bufs, days: &mut i32) -> Step {
+        let now = SystemTime::now();
+        cli.advance(ProbeKind::HTTPS, spec, bufs, &mut [0u8; 256], now, days)
+    }
+
     #[test]
     fn a_body_larger_than_one_read_is_read_on_one_event() {
         // Everything the server sends is in the socket at once, and no further event comes
@@ -370,17 +368,8 @@ mod tests {
         let mut bufs = bufs_for(&probe(), true);
         let mut days = NO_CERT;
         let (mut cli, mut srv) = (client(), server(40));
-        let mut scratch = [0u8; 256];
         for _ in 0..10 {
-            let now = SystemTime::now();
-            let step = cli.advance(
-                ProbeKind::HTTPS,
-                &spec,
-                &mut bufs,
-                &mut scratch,
-                now,
-                &mut days,
-            );
+            let step = https_step(&mut cli, &spec, &mut bufs, &mut days);
             assert_eq!(step, Step::Wait);
             if shuttle(&mut cli, &mut srv) {
                 srv.writer().write_all(&response).expect("server writes");
@@ -392,15 +381,7 @@ mod tests {
             cli.conn.io.input.len() > 20_000,
             "the whole response is waiting"
         );
-        let now = SystemTime::now();
-        let step = cli.advance(
-            ProbeKind::HTTPS,
-            &spec,
-            &mut bufs,
-            &mut scratch,
-            now,
-            &mut days,
-        );
+        let step = https_step(&mut cli, &spec, &mut bufs, &mut days);
         assert_eq!(step, Step::Response(Reason::Ok, 200));
         assert!(bufs.exchange.reusable(), "read to its end");
     }
